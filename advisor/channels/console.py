@@ -1,0 +1,81 @@
+"""The console channel: one person, standard input line by line, plain text out.
+
+Typed or piped alike: numbered options, comma-separated numbers for several, ``back``, ``restart``,
+``skip`` and ``quit`` at any question. Every answer is committed before the next question is
+printed; at end of input (or ``quit``) the conversation stays in progress, and the same user resumes
+it next time. Exits 0 once the recommendation is shown.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from advisor.engine import Step
+from advisor.service import AdvisorService, Outcome
+
+COMMANDS = ("back", "restart", "skip", "quit")
+
+
+class Console:
+    def __init__(self, service: AdvisorService, stdin: TextIO, stdout: TextIO, interactive: bool):
+        self.service = service
+        self.stdin = stdin
+        self.stdout = stdout
+        self.interactive = interactive
+
+    def say(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def show(self, step: Step) -> None:
+        if step.kind == "finish":
+            self.say(self.service.renderer.message("finished"))
+            self.say()
+        self.say(self.service.renderer.step(step, "txt"))
+
+    def read(self) -> str | None:
+        if self.interactive:
+            self.stdout.write("> ")
+            self.stdout.flush()
+        line = self.stdin.readline()
+        if not line:
+            return None
+        line = line.rstrip("\r\n")
+        if not self.interactive:
+            self.say(f"> {line}")  # piped input is not echoed by a terminal: keep the log readable
+        return line
+
+    def run(self, user: str, ref: str | None = None) -> int:
+        renderer = self.service.renderer
+        outcome = self.service.open("console", user, ref)
+        if outcome.resumed:
+            self.say(renderer.message("resumed", number=outcome.step.number))
+        else:
+            low, high = self.service.engine.path_lengths()
+            self.say(renderer.message("welcome", title=self.service.dialog.title, count_low=low,
+                                      count_high=high))
+        self.say()
+        self.show(outcome.step)
+        while True:
+            line = self.read()
+            if line is None or line.strip().lower() == "quit":
+                self.say()
+                self.say(renderer.message("saved"))
+                return 0
+            outcome = self.handle(outcome, line)
+            self.say()
+            self.show(outcome.step)
+            if outcome.step.kind == "finish":
+                return 0
+
+    def handle(self, outcome: Outcome, line: str) -> Outcome:
+        conversation = outcome.conversation
+        command = line.strip().lower()
+        if command == "back":
+            return self.service.back(conversation)
+        if command == "restart":
+            self.say(self.service.renderer.message("restarted"))
+            return self.service.restart(conversation)
+        if command == "skip":
+            return self.service.skip(conversation)
+        return self.service.answer(conversation, line)

@@ -1,0 +1,413 @@
+"""The questionnaire: ``dialogs/*.yaml`` -> a typed, validated ``Dialog``.
+
+Everything is checked before anything is used, and every problem is reported as
+``file: key.path: message``; a broken dialog raises ``DialogError`` and never half-loads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from advisor import AdvisorError
+from advisor.conditions import Condition, parse_condition
+
+FINISH = "recommendation"
+"""The target that ends the questionnaire and gives the recommendation."""
+
+QUESTION_TYPES = ("single", "multi", "number", "text", "contact")
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+TEMPLATE_FORMATS = ("txt",)
+"""Every channel's format of the finish template that must exist (console: txt)."""
+
+
+class DialogError(AdvisorError):
+    """A dialog or advice file that cannot be used; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(errors[0] + more)
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: str
+    keywords: tuple[str, ...] = ()
+    next: str | None = None
+    exclusive: bool = False  # "none of these": cannot be combined with other options
+
+
+@dataclass(frozen=True)
+class Branch:
+    to: str
+    when: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    type: str
+    text: str
+    options: tuple[Option, ...] = ()
+    branches: tuple[Branch, ...] = ()
+    hint: str = ""
+    examples: tuple[str, ...] = ()
+    skippable: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    unit: str = ""
+    max_length: int = 500
+    prefill_from: str | None = None  # a free-text question whose words pre-select options here
+
+    @property
+    def takes_options(self) -> bool:
+        return self.type in ("single", "multi")
+
+    def option(self, value: str) -> Option | None:
+        return next((o for o in self.options if o.value == value), None)
+
+    def targets(self) -> list[str]:
+        """Every question (or FINISH) this question can lead to."""
+        found = [o.next for o in self.options if o.next]
+        found += [b.to for b in self.branches]
+        return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class Dialog:
+    id: str
+    version: int
+    title: str
+    start: str
+    questions: Mapping[str, Question]
+    finish_template: str
+    path: Path
+    advice_path: Path
+    order: tuple[str, ...] = field(default=())
+
+    def question(self, question_id: str) -> Question:
+        return self.questions[question_id]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML file, turning every way it can fail into a one-line DialogError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DialogError([f"{path}: cannot read: {error.strerror or error}"]) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise DialogError([f"{path}:{where}: {problem}"]) from None
+
+
+def load_dialog(path: Path, templates_dir: Path) -> Dialog:
+    """Load and validate the dialog at ``path``; raise DialogError listing every problem."""
+    data = read_yaml(path)
+    errors: list[str] = []
+    dialog = _build(path, data, templates_dir, errors)
+    if errors or dialog is None:
+        raise DialogError(errors or [f"{path}: not a dialog"])
+    return dialog
+
+
+def _text(raw: Mapping[str, Any], key: str, where: str, errors: list[str], required: bool = True) -> str:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            errors.append(f"{where}: missing '{key}'")
+        return ""
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        errors.append(f"{where}.{key}: expected text")
+        return ""
+    return str(value).strip()
+
+
+def _build(path: Path, data: Any, templates_dir: Path, errors: list[str]) -> Dialog | None:
+    f = str(path)
+    if not isinstance(data, Mapping):
+        errors.append(f"{f}: expected a mapping with version, start and questions")
+        return None
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        errors.append(f"{f}: version: expected a whole number from 1")
+    raw_questions = data.get("questions")
+    if not isinstance(raw_questions, list) or not raw_questions:
+        errors.append(f"{f}: questions: expected a list of questions")
+        return None
+
+    questions: dict[str, Question] = {}
+    for index, raw in enumerate(raw_questions):
+        question = _build_question(f, index, raw, questions, errors)
+        if question is not None:
+            questions[question.id] = question
+
+    start = data.get("start", next(iter(questions), None))
+    if start not in questions:
+        errors.append(f"{f}: start: unknown question '{start}'")
+
+    _check_references(f, questions, errors)
+    if not errors:
+        _check_graph(f, str(start), questions, errors)
+
+    finish = data.get("finish")
+    template = ""
+    if not isinstance(finish, Mapping) or not isinstance(finish.get("template"), str):
+        errors.append(f"{f}: finish.template: expected the name of the recommendation template")
+    else:
+        template = finish["template"]
+        for fmt in TEMPLATE_FORMATS:
+            if not (templates_dir / f"{template}.{fmt}").is_file():
+                errors.append(f"{f}: finish.template: missing template '{template}.{fmt}' in {templates_dir}")
+
+    advice = data.get("advice", "advice.yaml")
+    if not isinstance(advice, str):
+        errors.append(f"{f}: advice: expected the file name of the advice rules")
+        advice = "advice.yaml"
+    if errors:
+        return None
+    return Dialog(
+        id=path.stem,
+        version=int(version),
+        title=_text(data, "title", f, errors, required=False) or path.stem,
+        start=str(start),
+        questions=questions,
+        finish_template=template,
+        path=path,
+        advice_path=path.parent / advice,
+        order=tuple(questions),
+    )
+
+
+def _build_question(
+    f: str, index: int, raw: Any, known: Mapping[str, Question], errors: list[str]
+) -> Question | None:
+    where = f"{f}: questions[{index}]"
+    if not isinstance(raw, Mapping):
+        errors.append(f"{where}: expected a mapping with id, type and text")
+        return None
+    qid = raw.get("id")
+    if not isinstance(qid, str) or not ID_PATTERN.match(qid):
+        errors.append(f"{where}.id: expected a lower-case id such as 'team_size'")
+        return None
+    where = f"{f}: questions.{qid}"
+    if qid in known:
+        errors.append(f"{where}: duplicate id '{qid}'")
+        return None
+    if qid == FINISH:
+        errors.append(f"{where}: '{FINISH}' is reserved for the end of the dialog")
+        return None
+    allowed = {
+        "id", "type", "text", "options", "next", "hint", "examples", "skippable",
+        "min", "max", "unit", "max_length", "prefill_from",
+    }
+    for key in raw:
+        if key not in allowed:
+            errors.append(f"{where}.{key}: unknown key (known: {', '.join(sorted(allowed))})")
+    qtype = raw.get("type")
+    if qtype not in QUESTION_TYPES:
+        errors.append(f"{where}.type: unknown type '{qtype}' (known: {', '.join(QUESTION_TYPES)})")
+        return None
+    text = _text(raw, "text", where, errors)
+    options = _build_options(where, qtype, raw.get("options"), errors)
+    branches = _build_branches(where, raw.get("next"), errors)
+    if qtype == "single":
+        if not branches and any(o.next is None for o in options):
+            missing = [o.value for o in options if o.next is None]
+            errors.append(f"{where}.options: options without a target ({', '.join(missing)}) and no 'next'")
+    elif not branches:
+        errors.append(f"{where}: missing 'next'")
+    if branches and branches[-1].when is not None:
+        errors.append(f"{where}.next: the last branch needs no 'when', so every answer has a way on")
+    examples = raw.get("examples") or []
+    if not isinstance(examples, list):
+        errors.append(f"{where}.examples: expected a list")
+        examples = []
+    limits = {}
+    for key in ("min", "max"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            errors.append(f"{where}.{key}: expected a number")
+            value = None
+        limits[key] = value
+    max_length = raw.get("max_length", 500)
+    if not isinstance(max_length, int) or not 1 <= max_length <= 4000:
+        errors.append(f"{where}.max_length: expected a whole number from 1 to 4000")
+        max_length = 500
+    return Question(
+        id=qid,
+        type=qtype,
+        text=text,
+        options=tuple(options),
+        branches=tuple(branches),
+        hint=_text(raw, "hint", where, errors, required=False),
+        examples=tuple(str(e) for e in examples),
+        skippable=bool(raw.get("skippable", False)),
+        minimum=limits["min"],
+        maximum=limits["max"],
+        unit=_text(raw, "unit", where, errors, required=False),
+        max_length=max_length,
+        prefill_from=raw.get("prefill_from"),
+    )
+
+
+def _build_options(where: str, qtype: str, raw: Any, errors: list[str]) -> list[Option]:
+    if raw is None:
+        if qtype in ("single", "multi"):
+            errors.append(f"{where}: missing 'options'")
+        return []
+    if not isinstance(raw, list) or (qtype in ("single", "multi") and not raw):
+        errors.append(f"{where}.options: expected a list of options")
+        return []
+    if qtype in ("number", "text"):
+        errors.append(f"{where}.options: a {qtype} question takes no options")
+        return []
+    options: list[Option] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        at = f"{where}.options[{i}]"
+        if not isinstance(item, Mapping) or not isinstance(item.get("value"), str):
+            errors.append(f"{at}: expected a mapping with value and label")
+            continue
+        value = item["value"]
+        at = f"{where}.options.{value}"
+        if value in seen:
+            errors.append(f"{at}: duplicate option '{value}'")
+            continue
+        seen.add(value)
+        keywords = item.get("keywords") or []
+        if not isinstance(keywords, list):
+            errors.append(f"{at}.keywords: expected a list")
+            keywords = []
+        target = item.get("next")
+        if target is not None and not isinstance(target, str):
+            errors.append(f"{at}.next: expected a question id")
+            target = None
+        options.append(
+            Option(
+                value=value,
+                label=_text(item, "label", at, errors),
+                keywords=tuple(str(k).lower() for k in keywords),
+                next=target,
+                exclusive=bool(item.get("exclusive", False)),
+            )
+        )
+    return options
+
+
+def _build_branches(where: str, raw: Any, errors: list[str]) -> list[Branch]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [Branch(to=raw)]
+    if not isinstance(raw, list):
+        errors.append(f"{where}.next: expected a question id or a list of {{to, when}}")
+        return []
+    branches: list[Branch] = []
+    for i, item in enumerate(raw):
+        at = f"{where}.next[{i}]"
+        if not isinstance(item, Mapping) or not isinstance(item.get("to"), str):
+            errors.append(f"{at}: expected a mapping with 'to' (and 'when')")
+            continue
+        when = None
+        if "when" in item:
+            when = parse_condition(item["when"], f"{at}.when", errors)
+            if when is None:
+                continue
+        branches.append(Branch(to=item["to"], when=when))
+    return branches
+
+
+def _check_references(f: str, questions: Mapping[str, Question], errors: list[str]) -> None:
+    ids = set(questions)
+    for q in questions.values():
+        where = f"{f}: questions.{q.id}"
+        for o in q.options:
+            if o.next and o.next != FINISH and o.next not in ids:
+                errors.append(f"{where}.options.{o.value}.next: unknown question '{o.next}'")
+        for i, b in enumerate(q.branches):
+            if b.to != FINISH and b.to not in ids:
+                errors.append(f"{where}.next[{i}].to: unknown question '{b.to}'")
+            if b.when is not None:
+                for name in sorted(b.when.questions() - ids):
+                    errors.append(f"{where}.next[{i}].when: unknown question '{name}'")
+        if q.prefill_from is not None:
+            source = questions.get(q.prefill_from)
+            if source is None or source.type != "text":
+                errors.append(f"{where}.prefill_from: '{q.prefill_from}' is not a text question")
+            if q.type != "multi":
+                errors.append(f"{where}.prefill_from: only a multi question can be pre-selected")
+
+
+def _check_graph(f: str, start: str, questions: Mapping[str, Question], errors: list[str]) -> None:
+    reachable: set[str] = set()
+    stack = [start]
+    while stack:
+        qid = stack.pop()
+        if qid == FINISH or qid in reachable:
+            continue
+        reachable.add(qid)
+        stack.extend(questions[qid].targets())
+    for qid in questions:
+        if qid not in reachable:
+            errors.append(f"{f}: questions.{qid}: unreachable from start '{start}'")
+    finishing = {FINISH}
+    changed = True
+    while changed:
+        changed = False
+        for q in questions.values():
+            if q.id not in finishing and any(t in finishing for t in q.targets()):
+                finishing.add(q.id)
+                changed = True
+    for qid in sorted(reachable - finishing):
+        errors.append(f"{f}: questions.{qid}: no path from here reaches the {FINISH}")
+    cycle = _find_cycle(start, questions)
+    if cycle:
+        errors.append(f"{f}: questions.{cycle[0]}.next: loops back ({' -> '.join(cycle)})")
+
+
+def _find_cycle(start: str, questions: Mapping[str, Question]) -> list[str]:
+    """A loop of questions reachable from start (a path could go round it forever), or []."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(qid: str) -> list[str]:
+        if qid == FINISH or qid in done:
+            return []
+        if qid in path:
+            return path[path.index(qid):] + [qid]
+        path.append(qid)
+        for target in questions[qid].targets():
+            found = visit(target)
+            if found:
+                return found
+        path.pop()
+        done.add(qid)
+        return []
+
+    return visit(start)

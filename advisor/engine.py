@@ -1,0 +1,379 @@
+"""The dialogue engine: pure functions of (dialog, conversation state, reply) -> Step.
+
+One transitions ``Machine`` per dialog is shared by every conversation: a conversation's state is a
+plain value loaded from the store, handed to the machine's ``advance`` event for the one transition
+it needs, and saved again by the channel. Nothing here does I/O.
+
+Invalid answers are values (a re-ask with a hint), never exceptions: the first time a specific hint,
+the second time examples too, the third time an offer to skip where the question allows it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from transitions import Machine
+
+from advisor.dialog import FINISH, Dialog, Question
+from advisor.understand import match_options
+
+YES_WORDS = frozenset({"y", "yes", "ok", "okay", "yep", "yeah", "correct", "right", "confirm", "sure"})
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    """Where one conversation stands; the store keeps it, the engine returns a new one each step."""
+
+    current: str  # a question id, or FINISH once the recommendation is given
+    answers: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple[str, ...] = ()  # the questions answered on the way here, in order
+    failures: int = 0  # invalid replies in a row at the current question
+    proposed: tuple[str, ...] = ()  # options understood from free text, waiting for a confirmation
+
+    @property
+    def finished(self) -> bool:
+        return self.current == FINISH
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "current": self.current,
+            "answers": dict(self.answers),
+            "history": list(self.history),
+            "failures": self.failures,
+            "proposed": list(self.proposed),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConversationState:
+        return cls(
+            current=str(data["current"]),
+            answers=dict(data.get("answers") or {}),
+            history=tuple(data.get("history") or ()),
+            failures=int(data.get("failures") or 0),
+            proposed=tuple(data.get("proposed") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Hint:
+    """Why a reply was not taken, as a code the templates word (``templates/hints.txt``)."""
+
+    code: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    examples: tuple[str, ...] = ()  # shown from the second invalid reply on
+    offer_skip: bool = False  # from the third, where the question allows skipping
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the engine decided: ask a question, re-ask it with a hint, or finish with advice."""
+
+    kind: Literal["ask", "reask", "finish"]
+    state: ConversationState
+    question: Question | None = None
+    number: int = 0  # the question's position on this person's path, from 1
+    total: int = 0  # the path's length as far as the answers so far tell
+    hint: Hint | None = None
+    previous: Any = None  # the answer given before a "back", kept unless changed
+    proposed: tuple[str, ...] = ()  # options pre-selected from the person's own words
+    accepted: Any = None  # the answer just taken, when this step follows one
+    recommendation: Any = None
+
+
+class _Cursor:
+    """The one attribute transitions needs on a model; built per step, never kept."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str):
+        self.state = state
+
+
+def _condition(test: Callable[[Mapping[str, Any]], bool], name: str) -> Callable[..., bool]:
+    def check(event: Any) -> bool:
+        return test(event.kwargs["answers"])
+
+    check.__name__ = name  # shown in diagrams
+    return check
+
+
+def build_machine(dialog: Dialog, machine_class: type[Machine] = Machine, **options: Any) -> Machine:
+    """The dialog as one transitions Machine: states are questions, ``advance`` follows answers.
+
+    ``machine_class`` and ``options`` let ``bot.py diagram`` build a GraphMachine from the same code.
+    """
+    machine = machine_class(
+        model=options.pop("model", None),
+        states=[*dialog.order, FINISH],
+        initial=dialog.start,
+        auto_transitions=False,
+        send_event=True,
+        **options,
+    )
+    for question in dialog.questions.values():
+        for option in question.options:
+            if option.next:
+                test = _option_test(question.id, option.value)
+                machine.add_transition(
+                    "advance", question.id, option.next,
+                    conditions=[_condition(test, f"{question.id} = {option.value}")],
+                )
+        for branch in question.branches:
+            conditions = []
+            if branch.when is not None:
+                conditions = [_condition(branch.when.test, branch.when.describe())]
+            machine.add_transition("advance", question.id, branch.to, conditions=conditions)
+    return machine
+
+
+def _option_test(question_id: str, value: str) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda answers: answers.get(question_id) == value
+
+
+class Engine:
+    """Walks conversations through one dialog. ``advise(answers)`` makes the recommendation."""
+
+    def __init__(self, dialog: Dialog, advise: Callable[[Mapping[str, Any]], Any]):
+        self.dialog = dialog
+        self.advise = advise
+        self.machine = build_machine(dialog)
+        self._advance = self.machine.events["advance"]
+
+    # -- the four moves -------------------------------------------------------------------
+    def start(self) -> Step:
+        return self._arrive(ConversationState(current=self.dialog.start))
+
+    def resume(self, state: ConversationState) -> Step:
+        """The step to show a person coming back: their current question, or their advice."""
+        if state.finished:
+            return self._finish(state)
+        return self._arrive(state)
+
+    def restart(self) -> Step:
+        return self.start()
+
+    def back(self, state: ConversationState) -> Step:
+        """Return to the previously answered question, keeping every answer given so far."""
+        if not state.history:
+            return self._reask(state, "at_start")
+        previous = state.history[-1]
+        return self._arrive(replace(state, current=previous, history=state.history[:-1],
+                                    failures=0, proposed=()))
+
+    def skip(self, state: ConversationState) -> Step:
+        question = self._question(state)
+        if question is None:
+            return self._finish(state)
+        if not question.skippable:
+            return self._reask(state, "cannot_skip")
+        return self._accept(state, question, None)
+
+    def answer(self, state: ConversationState, reply: str) -> Step:
+        """Take a typed reply to the current question."""
+        question = self._question(state)
+        if question is None:
+            return self._finish(state)
+        text = reply.strip()
+        if len(text) > question.max_length:
+            return self._reask(state, "too_long", limit=question.max_length)
+        parse = {
+            "single": self._parse_choice, "multi": self._parse_choice,
+            "number": self._parse_number, "text": self._parse_text, "contact": self._parse_contact,
+        }[question.type]
+        return parse(state, question, text)
+
+    def choose(self, state: ConversationState, values: list[str]) -> Step:
+        """Take options chosen by value (a button press); refuse values the question lacks."""
+        question = self._question(state)
+        if question is None:
+            return self._finish(state)
+        if not question.options or not values:
+            return self._reask(state, "empty")
+        if any(question.option(v) is None for v in values):
+            return self._reask(state, "not_an_option", count=len(question.options))
+        return self._take_choice(state, question, list(dict.fromkeys(values)))
+
+    # -- parsing replies ------------------------------------------------------------------
+    def _parse_choice(self, state: ConversationState, question: Question, text: str) -> Step:
+        count = len(question.options)
+        if not text or text.lower() in YES_WORDS:
+            if state.proposed:
+                return self._take_choice(state, question, list(state.proposed))
+            if not text and state.answers.get(question.id) is not None:
+                kept = state.answers[question.id]
+                return self._take_choice(state, question, kept if isinstance(kept, list) else [kept])
+            return self._reask(state, "empty", count=count)
+        pieces = [p for p in re.split(r"[,;\s]+", text) if p]
+        if all(p.isdigit() for p in pieces):
+            numbers = [int(p) for p in pieces]
+            if any(not 1 <= n <= count for n in numbers):
+                return self._reask(state, "out_of_range", low=1, high=count)
+            if question.type == "single" and len(set(numbers)) > 1:
+                return self._reask(state, "one_only", count=count)
+            return self._take_choice(state, question, [question.options[n - 1].value for n in numbers])
+        by_label = [o.value for o in question.options if text.lower() in (o.label.lower(), o.value)]
+        if by_label:
+            return self._take_choice(state, question, by_label)
+        understood = match_options(text, question.options)
+        if question.type == "single" and len(understood) != 1:
+            understood = []
+        if understood:
+            return self._arrive(replace(state, proposed=tuple(understood), failures=0),
+                                hint=Hint("understood"))
+        return self._reask(state, "not_an_option", count=count)
+
+    def _take_choice(self, state: ConversationState, question: Question, values: list[str]) -> Step:
+        if question.type in ("single", "contact"):
+            if len(values) != 1:
+                return self._reask(state, "one_only", count=len(question.options))
+            return self._accept(state, question, values[0])
+        exclusive = [v for v in values if (o := question.option(v)) is not None and o.exclusive]
+        if exclusive and len(values) > 1:
+            label = question.option(exclusive[0]).label  # type: ignore[union-attr]
+            return self._reask(state, "exclusive", label=label)
+        return self._accept(state, question, values)
+
+    def _parse_number(self, state: ConversationState, question: Question, text: str) -> Step:
+        if not text and state.answers.get(question.id) is not None:
+            return self._accept(state, question, state.answers[question.id])
+        found = _NUMBER.search(text)
+        if found is None:
+            return self._reask(state, "not_a_number", unit=question.unit)
+        raw = found.group()
+        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", raw):
+            raw = raw.replace(",", "")  # 1,200 is twelve hundred
+        else:
+            raw = raw.split(",")[0]
+        value = float(raw)
+        low, high = question.minimum, question.maximum
+        if (low is not None and value < low) or (high is not None and value > high):
+            return self._reask(state, "number_range", low=_plain(low), high=_plain(high), unit=question.unit)
+        return self._accept(state, question, _plain(value))
+
+    def _parse_text(self, state: ConversationState, question: Question, text: str) -> Step:
+        if not text:
+            kept = state.answers.get(question.id)
+            if kept:
+                return self._accept(state, question, kept)
+            return self._reask(state, "empty_text")
+        return self._accept(state, question, text)
+
+    def _parse_contact(self, state: ConversationState, question: Question, text: str) -> Step:
+        if question.options and (text.isdigit() or any(
+            text.lower() in (o.label.lower(), o.value) for o in question.options
+        )):
+            return self._parse_choice(state, question, text)
+        if not text and state.answers.get(question.id) is not None:
+            return self._accept(state, question, state.answers[question.id])
+        email = _EMAIL.search(text)
+        phone = _PHONE.search(text)
+        if email is None and phone is None:
+            return self._reask(state, "no_contact")
+        rest = text
+        for found in (email, phone):
+            if found is not None:
+                rest = rest.replace(found.group(), " ")
+        name = re.sub(r"\s+", " ", re.sub(r"[,;:|/]+", " ", rest)).strip(" .-")
+        contact = {
+            "name": name[:100] or None,
+            "email": email.group() if email else None,
+            "phone": re.sub(r"[^\d+]", "", phone.group()) if phone else None,
+            "consent": True,
+        }
+        return self._accept(state, question, contact)
+
+    # -- moving on ------------------------------------------------------------------------
+    def _accept(self, state: ConversationState, question: Question, value: Any) -> Step:
+        answers = {**state.answers, question.id: value}
+        target = self.route(question.id, answers)
+        assert target is not None, f"dialog validation guarantees a way on from {question.id}"
+        moved = ConversationState(current=target, answers=answers,
+                                  history=(*state.history, question.id))
+        if target == FINISH:
+            return replace(self._finish(moved), accepted=value)
+        return replace(self._arrive(moved), accepted=value)
+
+    def route(self, question_id: str, answers: Mapping[str, Any]) -> str | None:
+        """Where ``answers`` lead from ``question_id``, by the shared machine; None if nowhere."""
+        cursor = _Cursor(question_id)
+        if not self._advance.trigger(cursor, answers=answers):
+            return None
+        return cursor.state
+
+    def _arrive(self, state: ConversationState, hint: Hint | None = None) -> Step:
+        question = self.dialog.question(state.current)
+        proposed = state.proposed
+        if not proposed and question.prefill_from and question.id not in state.answers:
+            said = state.answers.get(question.prefill_from)
+            if isinstance(said, str):
+                proposed = tuple(match_options(said, question.options))
+                state = replace(state, proposed=proposed)
+        number, total = self._progress(state)
+        kind: Literal["ask", "reask"] = "reask" if hint is not None else "ask"
+        return Step(kind=kind, state=state, question=question, number=number, total=total,
+                    hint=hint, previous=state.answers.get(question.id), proposed=proposed)
+
+    def _reask(self, state: ConversationState, code: str, **params: Any) -> Step:
+        failures = state.failures + 1
+        question = self._question(state)
+        examples: tuple[str, ...] = ()
+        if question is not None and failures >= 2:
+            examples = question.examples or _default_examples(question)
+        hint = Hint(code=code, params=params, examples=examples,
+                    offer_skip=bool(question and question.skippable and failures >= 3))
+        if code in ("at_start", "cannot_skip"):
+            failures = state.failures  # not the person's mistake in answering
+        return self._arrive(replace(state, failures=failures), hint=hint)
+
+    def _finish(self, state: ConversationState) -> Step:
+        on_path = {qid: state.answers[qid] for qid in state.history if qid in state.answers}
+        total = len(state.history)
+        return Step(kind="finish", state=replace(state, answers=on_path, failures=0, proposed=()),
+                    number=total, total=total, recommendation=self.advise(on_path))
+
+    def _question(self, state: ConversationState) -> Question | None:
+        return None if state.finished else self.dialog.question(state.current)
+
+    def _progress(self, state: ConversationState) -> tuple[int, int]:
+        """This question's number and the expected number of questions on the path."""
+        number = len(state.history) + 1
+        total, qid, seen = number, state.current, set()
+        while qid not in seen:
+            seen.add(qid)
+            target = self.route(qid, state.answers) or self.dialog.question(qid).targets()[0]
+            if target == FINISH:
+                break
+            total, qid = total + 1, target
+        return number, total
+
+    def path_lengths(self) -> tuple[int, int]:
+        """The fewest and the most questions any path through the dialog asks."""
+        lengths: dict[str, tuple[int, int]] = {FINISH: (0, 0)}
+
+        def walk(qid: str) -> tuple[int, int]:
+            if qid not in lengths:
+                below = [walk(t) for t in self.dialog.question(qid).targets()]
+                lengths[qid] = (1 + min(b[0] for b in below), 1 + max(b[1] for b in below))
+            return lengths[qid]
+
+        return walk(self.dialog.start)
+
+
+def _plain(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else value
+
+
+def _default_examples(question: Question) -> tuple[str, ...]:
+    if question.type == "multi":
+        return ("1", "1,3") if len(question.options) >= 3 else ("1",)
+    if question.type == "single":
+        return ("1", str(len(question.options)))
+    return ()

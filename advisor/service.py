@@ -1,0 +1,108 @@
+"""What every channel does for a person's input: load the conversation, ask the engine, commit, reply.
+
+A channel translates its I/O into the calls here and renders the returned ``Step``; the console and
+Telegram therefore share the dialog, the advice, the store and the words, and differ only in I/O.
+Every call commits its step (state and transcript turns) before returning it, so what a channel
+shows has already been saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from advisor.advice import load_advisor
+from advisor.dialog import Dialog, load_dialog
+from advisor.engine import Engine, Step
+from advisor.render import TEMPLATES_DIR, Renderer
+from advisor.store import Conversation, Store, Turn
+
+DIALOGS_DIR = Path(__file__).resolve().parent.parent / "dialogs"
+DEFAULT_DIALOG = DIALOGS_DIR / "outsourcing.yaml"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A committed step: the conversation as saved and what to show next."""
+
+    conversation: Conversation
+    step: Step
+    resumed: bool = False
+
+
+class AdvisorService:
+    def __init__(self, dialog: Dialog, engine: Engine, renderer: Renderer, store: Store):
+        self.dialog = dialog
+        self.engine = engine
+        self.renderer = renderer
+        self.store = store
+
+    def open(self, channel: str, user_id: str, ref: str | None = None) -> Outcome:
+        """Resume the person's conversation in progress, or begin a new one."""
+        existing = self.store.find_open(channel, user_id)
+        if existing is not None:
+            return Outcome(existing, self.engine.resume(existing.state), resumed=True)
+        return self._begin(channel, user_id, ref)
+
+    def answer(self, conversation: Conversation, text: str) -> Outcome:
+        step = self.engine.answer(conversation.state, text)
+        return self._commit(conversation, step, Turn("person", text, conversation.state.current))
+
+    def choose(self, conversation: Conversation, values: list[str]) -> Outcome:
+        step = self.engine.choose(conversation.state, values)
+        label = self.renderer.label(conversation.state.current, values)
+        return self._commit(conversation, step, Turn("person", label, conversation.state.current))
+
+    def back(self, conversation: Conversation) -> Outcome:
+        step = self.engine.back(conversation.state)
+        return self._commit(conversation, step, Turn("person", "/back", conversation.state.current))
+
+    def skip(self, conversation: Conversation) -> Outcome:
+        step = self.engine.skip(conversation.state)
+        return self._commit(conversation, step, Turn("person", "/skip", conversation.state.current))
+
+    def restart(self, conversation: Conversation) -> Outcome:
+        """Abandon this conversation and begin a new one for the same person and ref."""
+        self.store.abandon(conversation.id, [Turn("person", "/restart", conversation.state.current)])
+        return self._begin(conversation.channel, conversation.user_id, conversation.ref)
+
+    def _begin(self, channel: str, user_id: str, ref: str | None) -> Outcome:
+        step = self.engine.start()
+        conversation = self.store.begin(
+            channel, user_id, step.state, self.dialog.id, self.dialog.version, ref=ref,
+            turns=[self._advisor_turn(step)],
+        )
+        return Outcome(conversation, step)
+
+    def _commit(self, conversation: Conversation, step: Step, person: Turn) -> Outcome:
+        recommendation = summary = None
+        if step.kind == "finish" and not conversation.state.finished:
+            recommendation = step.recommendation
+            summary = self.renderer.summary(recommendation, step.state.answers)
+        self.store.save(conversation.id, step.state, [person, self._advisor_turn(step)],
+                        recommendation=recommendation, summary=summary)
+        return Outcome(self.store.get(conversation.id), step)
+
+    def _advisor_turn(self, step: Step) -> Turn:
+        if step.kind == "finish":
+            rec: Mapping[str, Any] = step.recommendation
+            text = (f"[recommendation] readiness {rec['readiness_score']}/100, {rec['profile']}; "
+                    + ", ".join(f["name"] for f in rec["functions"]))
+            return Turn("advisor", text, None)
+        assert step.question is not None
+        text = step.question.text
+        if step.hint is not None:
+            text = f"[hint: {step.hint.code}] {text}"
+        return Turn("advisor", text, step.question.id)
+
+
+def build_service(db_path: str | Path, dialog_path: Path = DEFAULT_DIALOG,
+                  templates_dir: Path = TEMPLATES_DIR) -> AdvisorService:
+    """Load and check the dialog, its advice rules and templates, then open the store."""
+    dialog = load_dialog(dialog_path, templates_dir)
+    advisor = load_advisor(dialog)
+    renderer = Renderer(dialog, templates_dir)
+    engine = Engine(dialog, lambda answers: renderer.explain(advisor.recommend(answers)))
+    return AdvisorService(dialog, engine, renderer, Store.open(db_path))

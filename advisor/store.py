@@ -1,0 +1,246 @@
+"""The one module that holds SQL: conversations, their transcripts, and the schema's migrations.
+
+SQLite through sqlite-utils, in WAL mode with ``synchronous=NORMAL``: a commit survives a crash of
+the application (the last ones could be lost on power loss). Every step of a conversation is written
+in one transaction before the channel shows the next question, so nothing a person saw
+acknowledged is ever lost.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database, Migrations
+
+from advisor import AdvisorError
+from advisor.engine import ConversationState
+
+STATUSES = ("in_progress", "completed", "abandoned")
+migrations = Migrations("advisor")
+
+
+@migrations()
+def m001_conversations_and_turns(db: Database) -> None:
+    db["conversations"].create(
+        {
+            "id": int,
+            "channel": str,
+            "user_id": str,
+            "ref": str,
+            "status": str,
+            "state": str,
+            "answers": str,
+            "context": str,
+            "dialog_id": str,
+            "dialog_version": int,
+            "started_at": str,
+            "updated_at": str,
+            "completed_at": str,
+            "recommendation": str,
+            "summary": str,
+        },
+        pk="id",
+        not_null={"channel", "user_id", "status", "state", "answers", "context", "started_at", "updated_at"},
+        defaults={"status": "in_progress", "answers": "{}", "context": "{}"},
+    )
+    db["conversations"].create_index(["channel", "user_id", "status"])
+    db["conversations"].create_index(["ref"])
+    db["turns"].create(
+        {"id": int, "conversation_id": int, "seq": int, "at": str, "role": str, "question_id": str, "text": str},
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+        not_null={"conversation_id", "seq", "at", "role", "text"},
+    )
+    db["turns"].create_index(["conversation_id", "seq"], unique=True)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # "person" or "advisor"
+    text: str
+    question_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    channel: str
+    user_id: str
+    ref: str | None
+    status: str
+    state: ConversationState
+    dialog_id: str
+    dialog_version: int
+    started_at: str
+    updated_at: str
+    completed_at: str | None
+    recommendation: dict[str, Any] | None
+    summary: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Conversation:
+        context = json.loads(row["context"] or "{}")
+        state = ConversationState.from_dict(
+            {"current": row["state"], "answers": json.loads(row["answers"] or "{}"), **context}
+        )
+        return cls(
+            id=row["id"],
+            channel=row["channel"],
+            user_id=row["user_id"],
+            ref=row["ref"],
+            status=row["status"],
+            state=state,
+            dialog_id=row["dialog_id"],
+            dialog_version=row["dialog_version"],
+            started_at=row["started_at"],
+            updated_at=row["updated_at"],
+            completed_at=row["completed_at"],
+            recommendation=json.loads(row["recommendation"]) if row["recommendation"] else None,
+            summary=row["summary"],
+        )
+
+
+def _state_columns(state: ConversationState) -> dict[str, Any]:
+    data = state.to_dict()
+    return {
+        "state": data.pop("current"),
+        "answers": json.dumps(data.pop("answers"), ensure_ascii=False),
+        "context": json.dumps(data, ensure_ascii=False),
+    }
+
+
+class Store:
+    """Conversations and turns in one SQLite file."""
+
+    def __init__(self, db: Database, path: str):
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating and migrating as needed) the database at ``path``, or raise AdvisorError."""
+        name = str(path)
+        if name != ":memory:":
+            parent = Path(name).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise AdvisorError(f"cannot open database {name}: folder {parent} does not exist")
+        try:
+            db = Database(name)
+            db.execute("PRAGMA busy_timeout = 5000")
+            if name != ":memory:":
+                db.enable_wal()
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            migrations.apply(db)
+        except sqlite3.DatabaseError as error:
+            raise AdvisorError(f"cannot open database {name}: {error}") from None
+        return cls(db, name)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- conversations ---------------------------------------------------------------------
+    def begin(
+        self,
+        channel: str,
+        user_id: str,
+        state: ConversationState,
+        dialog_id: str,
+        dialog_version: int,
+        ref: str | None = None,
+        turns: Sequence[Turn] = (),
+    ) -> Conversation:
+        """Create a conversation with its first turns, in one transaction."""
+        stamp = now()
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO conversations (channel, user_id, ref, status, state, answers, context,"
+                " dialog_id, dialog_version, started_at, updated_at)"
+                " VALUES (:channel, :user_id, :ref, 'in_progress', :state, :answers, :context,"
+                " :dialog_id, :dialog_version, :stamp, :stamp)",
+                {"channel": channel, "user_id": user_id, "ref": ref, "dialog_id": dialog_id,
+                 "dialog_version": dialog_version, "stamp": stamp, **_state_columns(state)},
+            )
+            conversation_id = int(cursor.lastrowid or 0)
+            self._add_turns(conversation_id, turns, stamp)
+        return self.get(conversation_id)
+
+    def save(
+        self,
+        conversation_id: int,
+        state: ConversationState,
+        turns: Sequence[Turn] = (),
+        recommendation: dict[str, Any] | None = None,
+        summary: str | None = None,
+    ) -> None:
+        """Commit one step: the new state and its turns; a recommendation completes it."""
+        stamp = now()
+        columns = {**_state_columns(state), "updated_at": stamp, "id": conversation_id}
+        sets = "state = :state, answers = :answers, context = :context, updated_at = :updated_at"
+        if recommendation is not None:
+            columns.update(
+                recommendation=json.dumps(recommendation, ensure_ascii=False),
+                summary=summary,
+                completed_at=stamp,
+            )
+            sets += (", status = 'completed', recommendation = :recommendation, summary = :summary,"
+                     " completed_at = :completed_at")
+        with self.db.atomic():
+            self.db.execute(f"UPDATE conversations SET {sets} WHERE id = :id", columns)
+            self._add_turns(conversation_id, turns, stamp)
+
+    def abandon(self, conversation_id: int, turns: Sequence[Turn] = ()) -> None:
+        stamp = now()
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE conversations SET status = 'abandoned', updated_at = ? WHERE id = ?",
+                [stamp, conversation_id],
+            )
+            self._add_turns(conversation_id, turns, stamp)
+
+    def _add_turns(self, conversation_id: int, turns: Sequence[Turn], stamp: str) -> None:
+        if not turns:
+            return
+        row = self.db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM turns WHERE conversation_id = ?", [conversation_id]
+        ).fetchone()
+        seq = int(row[0])
+        self.db.conn.executemany(
+            "INSERT INTO turns (conversation_id, seq, at, role, question_id, text) VALUES (?, ?, ?, ?, ?, ?)",
+            [(conversation_id, seq + i, stamp, t.role, t.question_id, t.text) for i, t in enumerate(turns, 1)],
+        )
+
+    def get(self, conversation_id: int) -> Conversation:
+        rows = list(self.db.query("SELECT * FROM conversations WHERE id = ?", [conversation_id]))
+        if not rows:
+            raise AdvisorError(f"no conversation {conversation_id}")
+        return Conversation.from_row(rows[0])
+
+    def find_open(self, channel: str, user_id: str) -> Conversation | None:
+        """The person's conversation still in progress on this channel, if any."""
+        rows = list(self.db.query(
+            "SELECT * FROM conversations WHERE channel = ? AND user_id = ? AND status = 'in_progress'"
+            " ORDER BY id DESC LIMIT 1",
+            [channel, user_id],
+        ))
+        return Conversation.from_row(rows[0]) if rows else None
+
+    def conversations(self) -> Iterator[Conversation]:
+        for row in self.db.query("SELECT * FROM conversations ORDER BY id"):
+            yield Conversation.from_row(row)
+
+    def transcript(self, conversation_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT seq, at, role, question_id, text FROM turns WHERE conversation_id = ? ORDER BY seq",
+            [conversation_id],
+        ))

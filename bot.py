@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""The Outsourcing Advisor: the command line and the composition root.
+
+    python bot.py                 Telegram when TELEGRAM_BOT_TOKEN is set, else the console
+    python bot.py console         talk to the advisor in this terminal
+    python bot.py telegram        run the Telegram bot
+    python bot.py check [FILE]    validate a dialog file, its advice rules and templates
+    python bot.py diagram [FILE]  print the dialog as a Mermaid state diagram
+    python bot.py export --format json   print every stored conversation
+
+Errors a person can act on are printed as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from advisor import AdvisorError, __version__
+from advisor.dialog import DialogError
+
+DEFAULT_DB = "advisor.db"
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def db_path(args: argparse.Namespace) -> str:
+    return args.db or os.environ.get("ADVISOR_DB") or DEFAULT_DB
+
+
+def dialog_path(value: str | None) -> Path:
+    from advisor.service import DEFAULT_DIALOG
+
+    return Path(value or os.environ.get("ADVISOR_DIALOG") or DEFAULT_DIALOG)
+
+
+def default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "console"
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from advisor.channels.console import Console
+    from advisor.service import build_service
+
+    service = build_service(db_path(args), dialog_path(args.dialog))
+    try:
+        stdin = sys.stdin
+        if hasattr(stdin, "reconfigure"):
+            stdin.reconfigure(errors="replace")  # a stray byte is an answer to re-ask, not a crash
+        console = Console(service, stdin, sys.stdout, interactive=stdin.isatty())
+        return console.run(args.user or default_user(), ref=args.ref)
+    finally:
+        service.store.close()
+
+
+def cmd_telegram(args: argparse.Namespace) -> int:
+    raise AdvisorError("the Telegram channel is not in this version yet; use: python bot.py console")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from advisor.advice import load_advisor
+    from advisor.dialog import load_dialog
+    from advisor.engine import Engine
+    from advisor.render import TEMPLATES_DIR, Renderer
+
+    path = dialog_path(args.file)
+    try:
+        dialog = load_dialog(path, TEMPLATES_DIR)
+        advisor = load_advisor(dialog)
+        Renderer(dialog, TEMPLATES_DIR)
+    except DialogError as error:
+        for line in error.errors:
+            print(line, file=sys.stderr)
+        print(f"{len(error.errors)} problem(s) found", file=sys.stderr)
+        return EXIT_ERROR
+    low, high = Engine(dialog, advisor.recommend).path_lengths()
+    print(f"{path}: OK: {len(dialog.questions)} questions, {low} to {high} on any path; "
+          f"advice rules {dialog.advice_path.name} OK")
+    return 0
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    from transitions.extensions import GraphMachine
+
+    from advisor.dialog import load_dialog
+    from advisor.engine import build_machine
+    from advisor.render import TEMPLATES_DIR
+
+    dialog = load_dialog(dialog_path(args.file), TEMPLATES_DIR)
+    holder = type("Dialog", (), {})()
+    build_machine(dialog, GraphMachine, model=holder, graph_engine="mermaid", show_conditions=True,
+                  title=dialog.title)
+    print(holder.get_graph().draw(None))  # type: ignore[attr-defined]
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from advisor.export import write_json
+    from advisor.store import Store
+
+    path = db_path(args)
+    if not Path(path).exists():
+        conversations = iter(())  # nothing stored yet: an empty export, and no file created
+        store = None
+    else:
+        store = Store.open(path)
+        conversations = store.conversations()
+    try:
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as out:
+                count = write_json(conversations, out)
+            print(f"{count} conversation(s) written to {args.output}", file=sys.stderr)
+        else:
+            write_json(conversations, sys.stdout)
+    finally:
+        if store is not None:
+            store.close()
+    return 0
+
+
+def cmd_default(args: argparse.Namespace) -> int:
+    if os.environ.get("TELEGRAM_BOT_TOKEN"):
+        return cmd_telegram(args)
+    args.user = args.ref = args.dialog = None
+    return cmd_console(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bot.py",
+        description="The Outsourcing Advisor: a strategic-outsourcing recommendation in a few questions.",
+        epilog="With no command: Telegram when TELEGRAM_BOT_TOKEN is set, else the console.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--db", help=f"the SQLite file (default: $ADVISOR_DB or ./{DEFAULT_DB})")
+    parser.set_defaults(func=cmd_default)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    console = commands.add_parser("console", help="talk to the advisor in this terminal",
+                                  description="Talk to the advisor in this terminal (or through a pipe). "
+                                  "Type back, restart, skip or quit at any question.")
+    console.add_argument("--user", help="who is talking; the same user resumes where they left off "
+                         "(default: the OS user)")
+    console.add_argument("--ref", help="a referral tag kept with a new conversation")
+    console.add_argument("--dialog", help="the dialog file (default: $ADVISOR_DIALOG or dialogs/outsourcing.yaml)")
+    console.set_defaults(func=cmd_console)
+
+    telegram = commands.add_parser("telegram", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)",
+                                   description="Run the Telegram bot.")
+    telegram.set_defaults(func=cmd_telegram)
+
+    check = commands.add_parser("check", help="validate a dialog, its advice rules and templates",
+                                description="Validate a dialog file, its advice rules and the templates "
+                                "it needs; print every problem as file: key: message.")
+    check.add_argument("file", nargs="?", help="the dialog file (default: dialogs/outsourcing.yaml)")
+    check.set_defaults(func=cmd_check)
+
+    diagram = commands.add_parser("diagram", help="print the dialog as a Mermaid state diagram",
+                                  description="Print the dialog as a Mermaid stateDiagram-v2.")
+    diagram.add_argument("file", nargs="?", help="the dialog file (default: dialogs/outsourcing.yaml)")
+    diagram.set_defaults(func=cmd_diagram)
+
+    export = commands.add_parser("export", help="print every stored conversation",
+                                 description="Export stored conversations with their answers, "
+                                 "recommendation and summary.")
+    export.add_argument("--format", choices=["json"], default="json", help="output format (default: json)")
+    export.add_argument("-o", "--output", help="write to this file instead of standard output")
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("ADVISOR_LOG_LEVEL", "WARNING").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except DialogError as error:
+        for line in error.errors:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_ERROR
+    except AdvisorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\nInterrupted; your answers so far are saved.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
