@@ -239,7 +239,7 @@ def load_rules(path: Path, dialog: Dialog) -> Rules:
 
 
 def _clamp(value: float) -> int:
-    return int(round(max(0.0, min(100.0, value))))
+    return round(max(0.0, min(100.0, value)))
 
 
 class Advisor:

@@ -22,8 +22,8 @@ FINISH = "recommendation"
 
 QUESTION_TYPES = ("single", "multi", "number", "text", "contact")
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-TEMPLATE_FORMATS = ("txt",)
-"""Every channel's format of the finish template that must exist (console: txt)."""
+TEMPLATE_FORMATS = ("txt", "html")
+"""Every channel's format of the finish template that must exist (console: txt, Telegram: html)."""
 
 
 class DialogError(AdvisorError):
@@ -118,7 +118,7 @@ def read_yaml(path: Path) -> Any:
     except OSError as error:
         raise DialogError([f"{path}: cannot read: {error.strerror or error}"]) from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -400,7 +400,7 @@ def _find_cycle(start: str, questions: Mapping[str, Question]) -> list[str]:
         if qid == FINISH or qid in done:
             return []
         if qid in path:
-            return path[path.index(qid):] + [qid]
+            return [*path[path.index(qid):], qid]
         path.append(qid)
         for target in questions[qid].targets():
             found = visit(target)

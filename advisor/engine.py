@@ -246,10 +246,8 @@ class Engine:
         if found is None:
             return self._reask(state, "not_a_number", unit=question.unit)
         raw = found.group()
-        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", raw):
-            raw = raw.replace(",", "")  # 1,200 is twelve hundred
-        else:
-            raw = raw.split(",")[0]
+        thousands = re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", raw)  # 1,200 is twelve hundred
+        raw = raw.replace(",", "") if thousands else raw.split(",")[0]
         value = float(raw)
         low, high = question.minimum, question.maximum
         if (low is not None and value < low) or (high is not None and value > high):

@@ -58,8 +58,9 @@ class Renderer:
         self.env.globals["label"] = self.label
         try:
             self.phrases = self.env.get_template("phrases.txt").module
+            self.hints = self.env.get_template("hints.txt").module
         except TemplateError as error:
-            raise AdvisorError(f"templates/phrases.txt: {error}") from None
+            raise AdvisorError(f"templates: {error}") from None
 
     def label(self, question_id: str, value: Any) -> str:
         """The label the person saw for ``value`` (or each value of a list, joined)."""
@@ -79,7 +80,11 @@ class Renderer:
         """A question (with its hint on a re-ask) or the recommendation, for one channel format."""
         if step.kind == "finish":
             return self.render(f"{self.dialog.finish_template}.{fmt}", rec=step.recommendation)
-        return self.render(f"question.{fmt}", step=step, q=step.question)
+        hint = ""
+        if step.hint is not None:
+            # worded in Python so an HTML template receives a plain str and escapes it
+            hint = str(self.hints.hint(step.hint, step.question)).strip()
+        return self.render(f"question.{fmt}", step=step, q=step.question, hint=hint)
 
     # -- the advice in words ---------------------------------------------------------------
     def explain(self, advice: Mapping[str, Any]) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def match_options(text: str, options: Sequence[Option]) -> list[str]:
     words = stems(text)
     matched: list[str] = []
     for option in options:
-        phrases = option.keywords + (option.label.lower(),)
+        phrases = (*option.keywords, option.label.lower())
         if any(_contains(words, _keyword_stems(phrase)) for phrase in phrases):
             matched.append(option.value)
     exclusive = {o.value for o in options if o.exclusive}

@@ -1,0 +1,84 @@
+"""People who talk to the advisor, as the lines they would type in the console.
+
+Option numbers follow dialogs/outsourcing.yaml. Each persona is a kind of person the doctrine
+(shared/seed/strategic-outsourcing.txt) must answer differently.
+"""
+
+# A pre-launch founder building outsourcing into the plan from the start.
+PRE_LAUNCH_PLANNER = [
+    "1",          # stage: pre-launch
+    "2",          # size: 2-10
+    "2",          # core: build the product
+    "skip",       # pains
+    "7,8",        # tasks: customer support, bookkeeping
+    "10",         # hours a week
+    "4",          # owners: nobody yet
+    "4",          # trigger: planning ahead
+    "4",          # horizon: long term
+    "1,3,4",      # goals: core time, valuation, stay ahead
+    "1",          # past: never
+    "3",          # relation: partner who shares our goals
+    "3",          # concern: data security
+    "1",          # contact: no thanks
+]
+
+# An established firm cutting costs through one-off vendors: traditional, reactive outsourcing.
+ESTABLISHED_COST_CUTTER = [
+    "4",          # stage: established
+    "4",          # size: 51-250
+    "4",          # core: make or move goods
+    "we pay freelancers for bookkeeping and IT support whenever something breaks",
+    "",           # tasks: confirm what was understood (bookkeeping, IT)
+    "25",         # hours
+    "3",          # owners: vendors, job by job
+    "2",          # trigger: cut costs
+    "1",          # horizon: this quarter
+    "6",          # goals: cut costs only
+    "2",          # past: one-off vendors
+    "1",          # relation: fixed-scope vendor
+    "4",          # concern: hidden or rising costs
+    "1",          # contact: no thanks
+]
+
+# A growing company outsourcing to make room for growth: tactical, halfway to strategic.
+GROWING_TACTICAL = [
+    "3",          # stage: growing
+    "3",          # size: 11-50
+    "3",          # core: deliver services
+    "our consultants do their own recruiting and data entry",
+    "yes",        # tasks: confirm recruiting, data entry
+    "15",         # hours
+    "1",          # owners: the core team
+    "3",          # trigger: growth
+    "2",          # horizon: 12 months
+    "1,5",        # goals: core time, scale
+    "1",          # past: never
+    "2",          # relation: managed service
+    "1,5",        # concern: quality, communication
+    "Maria Lopez, maria@example.com",
+]
+
+# The seed's example: a sales team that also does telemarketing, appointment setting and content.
+SALES_TEAM = [
+    "3",          # stage: growing
+    "3",          # size: 11-50
+    "1",          # core: sell, close deals
+    "our sales team also does telemarketing, appointment setting and content marketing, so we close fewer deals",
+    "",           # tasks: confirm
+    "30",         # hours
+    "1",          # owners: the core team
+    "1",          # trigger: a problem that keeps coming back
+    "2",          # horizon: 12 months
+    "1",          # goals: more time for core work
+    "1",          # past: never
+    "2",          # relation: managed service
+    "1",          # concern: quality
+    "1",          # contact: no thanks
+]
+
+PERSONAS = {
+    "pre_launch_planner": PRE_LAUNCH_PLANNER,
+    "established_cost_cutter": ESTABLISHED_COST_CUTTER,
+    "growing_tactical": GROWING_TACTICAL,
+    "sales_team": SALES_TEAM,
+}

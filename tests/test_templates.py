@@ -1,0 +1,104 @@
+"""Every template renders with real data (StrictUndefined catches a missing variable here, not in a
+chat), HTML templates escape what people typed, and plain-text ones carry no markup."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from advisor.render import TEMPLATES_DIR
+from tests.personas import PERSONAS
+
+TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+                 "blockquote", "tg-spoiler", "tg-emoji"}
+HOSTILE = 'Bob <script>alert("x")</script> & <b>Co</b>, bob@example.com'
+
+
+def walk(engine, lines):
+    step = engine.start()
+    steps = [step]
+    for line in lines:
+        step = engine.answer(step.state, line)
+        steps.append(step)
+    return steps
+
+
+class TagCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+
+def tags_in(html: str) -> list[str]:
+    collector = TagCollector()
+    collector.feed(html)
+    return collector.tags
+
+
+@pytest.mark.parametrize("persona", sorted(PERSONAS))
+@pytest.mark.parametrize("fmt", ["txt", "html"])
+def test_every_step_of_every_persona_renders_in_every_format(engine, renderer, persona, fmt):
+    for step in walk(engine, PERSONAS[persona]):
+        text = renderer.step(step, fmt)
+        assert text.strip()
+        if fmt == "txt":
+            assert not re.search(r"</?[a-z]+[^>]*>", text), text
+        else:
+            assert set(tags_in(text)) <= TELEGRAM_TAGS, text
+            assert "<br" not in text
+
+
+def test_every_template_file_is_used_by_a_test(renderer):
+    names = {p.name for p in TEMPLATES_DIR.iterdir() if p.is_file()}
+    assert names == {"phrases.txt", "hints.txt", "messages.txt", "question.txt", "question.html",
+                     "recommendation.txt", "recommendation.html", "summary.txt"}
+
+
+def test_html_escapes_what_the_person_typed(engine, renderer):
+    lines = list(PERSONAS["sales_team"])
+    lines[3] = f"we do cold calling; {HOSTILE}"
+    lines[-1] = HOSTILE
+    final = walk(engine, lines)[-1]
+    assert final.kind == "finish"
+    html = renderer.step(final, "html")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "&lt;b&gt;Co&lt;/b&gt;" in html
+    assert set(tags_in(html)) <= TELEGRAM_TAGS
+    text = " ".join(renderer.step(final, "txt").split())
+    assert "we do cold calling; Bob <script>" in text  # plain text keeps the words as typed
+
+
+def test_hints_in_html_are_escaped(engine, renderer):
+    step = engine.start()
+    for line in PERSONAS["sales_team"][:4]:
+        step = engine.answer(step.state, line)
+    assert step.question.id == "tasks"
+    reask = engine.answer(step.state, "1,12")  # "None of these" cannot be combined
+    html = renderer.step(reask, "html")
+    assert "&#34;None of these&#34;" in html or "&quot;None of these&quot;" in html
+
+
+def test_messages_render(renderer):
+    assert "12 to 14" in renderer.message("welcome", title="T", count_low=12, count_high=14)
+    assert "question 3" in renderer.message("resumed", number=3)
+    for name in ("saved", "restarted", "finished"):
+        assert renderer.message(name)
+
+
+def test_summary_is_plain_text_with_the_persons_words(engine, renderer):
+    final = walk(engine, PERSONAS["sales_team"])[-1]
+    summary = renderer.summary(final.recommendation, final.state.answers)
+    assert "Readiness" in summary and "close fewer deals" in summary
+    assert not re.search(r"</?[a-z]+[^>]*>", summary)
+
+
+def test_a_missing_variable_fails_loudly(renderer):
+    from jinja2 import UndefinedError
+
+    with pytest.raises(UndefinedError):
+        renderer.render("summary.txt", rec={}, answers={})
