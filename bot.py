@@ -29,7 +29,7 @@ EXIT_USAGE = 2
 
 
 def db_path(args: argparse.Namespace) -> str:
-    return args.db or os.environ.get("ADVISOR_DB") or DEFAULT_DB
+    return os.path.expanduser(args.db or os.environ.get("ADVISOR_DB") or DEFAULT_DB)
 
 
 def dialog_path(value: str | None) -> Path:
@@ -114,7 +114,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         conversations = store.conversations()
     try:
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as out:
+            try:
+                out = open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            except OSError as error:
+                raise AdvisorError(f"cannot write {args.output}: {error.strerror or error}") from None
+            with out:
                 count = write_json(conversations, out)
             print(f"{count} conversation(s) written to {args.output}", file=sys.stderr)
         else:

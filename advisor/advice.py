@@ -210,9 +210,18 @@ def load_rules(path: Path, dialog: Dialog) -> Rules:
     hourly = capacity.get("in_house_hourly_cost")
     if not isinstance(hourly, Mapping) or not hourly:
         r.fail("capacity.in_house_hourly_cost", "expected a mapping of company size -> cost per hour")
+    else:
+        for size in hourly:
+            r.number(hourly, size, "capacity.in_house_hourly_cost")
+    if not isinstance(capacity.get("currency"), str):
+        r.fail("capacity.currency", "expected text such as USD")
+    version = data.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        r.fail("version", "expected a whole number from 1")
+        version = 1
 
     rules = Rules(
-        version=int(data.get("version", 1)),
+        version=version,
         base=r.number(readiness, "base", "readiness"),
         drivers=r.rules(readiness.get("drivers"), "readiness.drivers"),
         profiles=r.thresholds(data.get("profiles"), "profiles"),

@@ -7,7 +7,7 @@ Everything is checked before anything is used, and every problem is reported as
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ class Option:
 class Branch:
     to: str
     when: Condition | None = None
+    index: int = field(default=0, compare=False)  # its place in the file, for error messages
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if not isinstance(key, Hashable):
+                raise yaml.constructor.ConstructorError(None, None, "found an unhashable key", key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key '{key}'", key_node.start_mark
@@ -117,6 +120,8 @@ def read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise DialogError([f"{path}: cannot read: {error.strerror or error}"]) from None
+    except UnicodeDecodeError:
+        raise DialogError([f"{path}: not UTF-8 text"]) from None
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
@@ -168,12 +173,15 @@ def _build(path: Path, data: Any, templates_dir: Path, errors: list[str]) -> Dia
             questions[question.id] = question
 
     start = data.get("start", next(iter(questions), None))
-    if start not in questions:
+    if not isinstance(start, str) or start not in questions:
         errors.append(f"{f}: start: unknown question '{start}'")
 
     _check_references(f, questions, errors)
-    if not errors:
-        _check_graph(f, str(start), questions, errors)
+    if isinstance(start, str) and start in questions:
+        _check_graph(f, start, questions, errors)
+    title = data.get("title", path.stem)
+    if not isinstance(title, str):
+        errors.append(f"{f}: title: expected text")
 
     finish = data.get("finish")
     template = ""
@@ -194,7 +202,7 @@ def _build(path: Path, data: Any, templates_dir: Path, errors: list[str]) -> Dia
     return Dialog(
         id=path.stem,
         version=int(version),
-        title=_text(data, "title", f, errors, required=False) or path.stem,
+        title=str(title).strip() or path.stem,
         start=str(start),
         questions=questions,
         finish_template=template,
@@ -304,9 +312,16 @@ def _build_options(where: str, qtype: str, raw: Any, errors: list[str]) -> list[
         if not isinstance(keywords, list):
             errors.append(f"{at}.keywords: expected a list")
             keywords = []
+        for keyword in keywords:
+            if not isinstance(keyword, str):
+                errors.append(f"{at}.keywords: {keyword!r} is not text (quote it: \"{str(keyword).lower()}\")")
+        keywords = [k for k in keywords if isinstance(k, str)]
         target = item.get("next")
         if target is not None and not isinstance(target, str):
             errors.append(f"{at}.next: expected a question id")
+            target = None
+        if target is not None and qtype != "single":
+            errors.append(f"{at}.next: only options of a single-choice question can have their own 'next'")
             target = None
         options.append(
             Option(
@@ -337,9 +352,7 @@ def _build_branches(where: str, raw: Any, errors: list[str]) -> list[Branch]:
         when = None
         if "when" in item:
             when = parse_condition(item["when"], f"{at}.when", errors)
-            if when is None:
-                continue
-        branches.append(Branch(to=item["to"], when=when))
+        branches.append(Branch(to=item["to"], when=when, index=i))
     return branches
 
 
@@ -350,18 +363,23 @@ def _check_references(f: str, questions: Mapping[str, Question], errors: list[st
         for o in q.options:
             if o.next and o.next != FINISH and o.next not in ids:
                 errors.append(f"{where}.options.{o.value}.next: unknown question '{o.next}'")
-        for i, b in enumerate(q.branches):
+        for b in q.branches:
             if b.to != FINISH and b.to not in ids:
-                errors.append(f"{where}.next[{i}].to: unknown question '{b.to}'")
+                errors.append(f"{where}.next[{b.index}].to: unknown question '{b.to}'")
             if b.when is not None:
                 for name in sorted(b.when.questions() - ids):
-                    errors.append(f"{where}.next[{i}].when: unknown question '{name}'")
+                    errors.append(f"{where}.next[{b.index}].when: unknown question '{name}'")
         if q.prefill_from is not None:
             source = questions.get(q.prefill_from)
             if source is None or source.type != "text":
                 errors.append(f"{where}.prefill_from: '{q.prefill_from}' is not a text question")
             if q.type != "multi":
                 errors.append(f"{where}.prefill_from: only a multi question can be pre-selected")
+
+
+def _known_targets(question: Question, questions: Mapping[str, Question]) -> list[str]:
+    """Targets that exist (unknown ones are reported once, by _check_references)."""
+    return [t for t in question.targets() if t == FINISH or t in questions]
 
 
 def _check_graph(f: str, start: str, questions: Mapping[str, Question], errors: list[str]) -> None:
@@ -372,7 +390,7 @@ def _check_graph(f: str, start: str, questions: Mapping[str, Question], errors: 
         if qid == FINISH or qid in reachable:
             continue
         reachable.add(qid)
-        stack.extend(questions[qid].targets())
+        stack.extend(_known_targets(questions[qid], questions))
     for qid in questions:
         if qid not in reachable:
             errors.append(f"{f}: questions.{qid}: unreachable from start '{start}'")
@@ -381,7 +399,8 @@ def _check_graph(f: str, start: str, questions: Mapping[str, Question], errors: 
     while changed:
         changed = False
         for q in questions.values():
-            if q.id not in finishing and any(t in finishing for t in q.targets()):
+            unknown = [t for t in q.targets() if t != FINISH and t not in questions]
+            if q.id not in finishing and (unknown or any(t in finishing for t in q.targets())):
                 finishing.add(q.id)
                 changed = True
     for qid in sorted(reachable - finishing):
@@ -402,7 +421,7 @@ def _find_cycle(start: str, questions: Mapping[str, Question]) -> list[str]:
         if qid in path:
             return [*path[path.index(qid):], qid]
         path.append(qid)
-        for target in questions[qid].targets():
+        for target in _known_targets(questions[qid], questions):
             found = visit(target)
             if found:
                 return found

@@ -21,9 +21,11 @@ from advisor.dialog import FINISH, Dialog, Question
 from advisor.understand import match_options
 
 YES_WORDS = frozenset({"y", "yes", "ok", "okay", "yep", "yeah", "correct", "right", "confirm", "sure"})
+NO_WORDS = frozenset({"n", "no", "nope", "wrong", "not right", "no thanks"})
+_DIGITS = re.compile(r"[0-9]+")  # not str.isdigit(): "²" is a digit to Python, not a number here
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_PHONE = re.compile(r"\+?\(?\d[\d\s().-]{5,}\d")
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class Engine:
 
     # -- the four moves -------------------------------------------------------------------
     def start(self) -> Step:
-        return self._arrive(ConversationState(current=self.dialog.start))
+        return self._arrive(self._enter(ConversationState(current=self.dialog.start)))
 
     def resume(self, state: ConversationState) -> Step:
         """The step to show a person coming back: their current question, or their advice."""
@@ -163,8 +165,8 @@ class Engine:
         if not state.history:
             return self._reask(state, "at_start")
         previous = state.history[-1]
-        return self._arrive(replace(state, current=previous, history=state.history[:-1],
-                                    failures=0, proposed=()))
+        return self._arrive(self._enter(replace(state, current=previous, history=state.history[:-1],
+                                                failures=0, proposed=())))
 
     def skip(self, state: ConversationState) -> Step:
         question = self._question(state)
@@ -199,6 +201,22 @@ class Engine:
             return self._reask(state, "not_an_option", count=len(question.options))
         return self._take_choice(state, question, list(dict.fromkeys(values)))
 
+    def toggle(self, state: ConversationState, value: str) -> Step:
+        """Select or unselect one option of a multi-choice question (a button press)."""
+        question = self._question(state)
+        if question is None:
+            return self._finish(state)
+        option = question.option(value)
+        if question.type != "multi" or option is None:
+            return self._reask(state, "not_an_option", count=len(question.options))
+        selected = [v for v in state.proposed if v != value]
+        if value not in state.proposed:
+            exclusive = {o.value for o in question.options if o.exclusive}
+            selected = [value] if option.exclusive else [v for v in selected if v not in exclusive] + [value]
+        order = [o.value for o in question.options]
+        selected.sort(key=order.index)
+        return self._arrive(replace(state, proposed=tuple(selected)))
+
     # -- parsing replies ------------------------------------------------------------------
     def _parse_choice(self, state: ConversationState, question: Question, text: str) -> Step:
         count = len(question.options)
@@ -209,8 +227,10 @@ class Engine:
                 kept = state.answers[question.id]
                 return self._take_choice(state, question, kept if isinstance(kept, list) else [kept])
             return self._reask(state, "empty", count=count)
+        if state.proposed and text.lower() in NO_WORDS:
+            return self._arrive(replace(state, proposed=(), failures=0), hint=Hint("proposal_cleared"))
         pieces = [p for p in re.split(r"[,;\s]+", text) if p]
-        if all(p.isdigit() for p in pieces):
+        if all(_DIGITS.fullmatch(p) for p in pieces):
             numbers = [int(p) for p in pieces]
             if any(not 1 <= n <= count for n in numbers):
                 return self._reask(state, "out_of_range", low=1, high=count)
@@ -229,6 +249,7 @@ class Engine:
         return self._reask(state, "not_an_option", count=count)
 
     def _take_choice(self, state: ConversationState, question: Question, values: list[str]) -> Step:
+        values = list(dict.fromkeys(values))  # "2,2" is one choice
         if question.type in ("single", "contact"):
             if len(values) != 1:
                 return self._reask(state, "one_only", count=len(question.options))
@@ -246,8 +267,12 @@ class Engine:
         if found is None:
             return self._reask(state, "not_a_number", unit=question.unit)
         raw = found.group()
-        thousands = re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", raw)  # 1,200 is twelve hundred
-        raw = raw.replace(",", "") if thousands else raw.split(",")[0]
+        if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", raw):
+            raw = raw.replace(",", "")  # 1,200 is twelve hundred
+        elif re.fullmatch(r"-?\d+,\d{1,2}", raw):
+            raw = raw.replace(",", ".")  # 12,5 is a decimal comma
+        else:
+            raw = raw.split(",")[0]
         value = float(raw)
         low, high = question.minimum, question.maximum
         if (low is not None and value < low) or (high is not None and value > high):
@@ -263,7 +288,7 @@ class Engine:
         return self._accept(state, question, text)
 
     def _parse_contact(self, state: ConversationState, question: Question, text: str) -> Step:
-        if question.options and (text.isdigit() or any(
+        if question.options and (_DIGITS.fullmatch(text) or any(
             text.lower() in (o.label.lower(), o.value) for o in question.options
         )):
             return self._parse_choice(state, question, text)
@@ -272,12 +297,15 @@ class Engine:
         email = _EMAIL.search(text)
         phone = _PHONE.search(text)
         if email is None and phone is None:
+            declined = match_options(text, question.options)  # "no thanks"
+            if len(declined) == 1:
+                return self._accept(state, question, declined[0])
             return self._reask(state, "no_contact")
         rest = text
         for found in (email, phone):
             if found is not None:
                 rest = rest.replace(found.group(), " ")
-        name = re.sub(r"\s+", " ", re.sub(r"[,;:|/]+", " ", rest)).strip(" .-")
+        name = re.sub(r"\s+", " ", re.sub(r"[,;:|/()]+", " ", rest)).strip(" .-")
         contact = {
             "name": name[:100] or None,
             "email": email.group() if email else None,
@@ -295,7 +323,7 @@ class Engine:
                                   history=(*state.history, question.id))
         if target == FINISH:
             return replace(self._finish(moved), accepted=value)
-        return replace(self._arrive(moved), accepted=value)
+        return replace(self._arrive(self._enter(moved)), accepted=value)
 
     def route(self, question_id: str, answers: Mapping[str, Any]) -> str | None:
         """Where ``answers`` lead from ``question_id``, by the shared machine; None if nowhere."""
@@ -304,14 +332,21 @@ class Engine:
             return None
         return cursor.state
 
+    def _enter(self, state: ConversationState) -> ConversationState:
+        """Arriving at a multi-choice question: pre-select the earlier answer, or what the person said."""
+        question = self.dialog.question(state.current)
+        if question.type != "multi":
+            return state
+        if isinstance(state.answers.get(question.id), list):  # back here: start from the answer
+            return replace(state, proposed=tuple(state.answers[question.id]))
+        said = state.answers.get(question.prefill_from) if question.prefill_from else None
+        if isinstance(said, str):
+            return replace(state, proposed=tuple(match_options(said, question.options)))
+        return state
+
     def _arrive(self, state: ConversationState, hint: Hint | None = None) -> Step:
         question = self.dialog.question(state.current)
         proposed = state.proposed
-        if not proposed and question.prefill_from and question.id not in state.answers:
-            said = state.answers.get(question.prefill_from)
-            if isinstance(said, str):
-                proposed = tuple(match_options(said, question.options))
-                state = replace(state, proposed=proposed)
         number, total = self._progress(state)
         kind: Literal["ask", "reask"] = "reask" if hint is not None else "ask"
         return Step(kind=kind, state=state, question=question, number=number, total=total,

@@ -13,6 +13,9 @@ FIELDS = ("id", "channel", "user_id", "ref", "status", "started_at", "completed_
 
 
 def record(conversation: Conversation) -> dict[str, Any]:
+    recommendation = conversation.recommendation
+    if recommendation is not None and conversation.contact is not None:
+        recommendation = {**recommendation, "contact": conversation.contact}  # given after the advice
     return {
         "id": conversation.id,
         "channel": conversation.channel,
@@ -23,7 +26,7 @@ def record(conversation: Conversation) -> dict[str, Any]:
         "completed_at": conversation.completed_at,
         "dialog_version": conversation.dialog_version,
         "answers": dict(conversation.state.answers),
-        "recommendation": conversation.recommendation,
+        "recommendation": recommendation,
         "summary": conversation.summary,
     }
 

@@ -55,6 +55,12 @@ class AdvisorService:
         label = self.renderer.label(conversation.state.current, values)
         return self._commit(conversation, step, Turn("person", label, conversation.state.current))
 
+    def toggle(self, conversation: Conversation, value: str) -> Outcome:
+        step = self.engine.toggle(conversation.state, value)
+        label = self.renderer.label(conversation.state.current, value)
+        return self._commit(conversation, step, Turn("person", f"(toggled) {label}", conversation.state.current),
+                            log=False)
+
     def back(self, conversation: Conversation) -> Outcome:
         step = self.engine.back(conversation.state)
         return self._commit(conversation, step, Turn("person", "/back", conversation.state.current))
@@ -76,13 +82,14 @@ class AdvisorService:
         )
         return Outcome(conversation, step)
 
-    def _commit(self, conversation: Conversation, step: Step, person: Turn) -> Outcome:
+    def _commit(self, conversation: Conversation, step: Step, person: Turn, log: bool = True) -> Outcome:
+        """Save the step; ``log=False`` keeps only the person's turn (a toggle re-asks nothing)."""
         recommendation = summary = None
         if step.kind == "finish" and not conversation.state.finished:
             recommendation = step.recommendation
             summary = self.renderer.summary(recommendation, step.state.answers)
-        self.store.save(conversation.id, step.state, [person, self._advisor_turn(step)],
-                        recommendation=recommendation, summary=summary)
+        turns = [person, self._advisor_turn(step)] if log else [person]
+        self.store.save(conversation.id, step.state, turns, recommendation=recommendation, summary=summary)
         return Outcome(self.store.get(conversation.id), step)
 
     def _advisor_turn(self, step: Step) -> Turn:

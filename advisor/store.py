@@ -60,6 +60,13 @@ def m001_conversations_and_turns(db: Database) -> None:
     db["turns"].create_index(["conversation_id", "seq"], unique=True)
 
 
+@migrations()
+def m002_expert_contact(db: Database) -> None:
+    """Contact details given after the recommendation, and when the person consented to it."""
+    db["conversations"].add_column("consent_at", str)
+    db["conversations"].add_column("contact", str)
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -86,6 +93,8 @@ class Conversation:
     completed_at: str | None
     recommendation: dict[str, Any] | None
     summary: str | None
+    consent_at: str | None = None
+    contact: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Conversation:
@@ -107,6 +116,8 @@ class Conversation:
             completed_at=row["completed_at"],
             recommendation=json.loads(row["recommendation"]) if row["recommendation"] else None,
             summary=row["summary"],
+            consent_at=row.get("consent_at"),
+            contact=json.loads(row["contact"]) if row.get("contact") else None,
         )
 
 
@@ -129,9 +140,9 @@ class Store:
     @classmethod
     def open(cls, path: str | Path) -> Store:
         """Open (creating and migrating as needed) the database at ``path``, or raise AdvisorError."""
-        name = str(path)
+        name = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
         if name != ":memory:":
-            parent = Path(name).expanduser().resolve().parent
+            parent = Path(name).resolve().parent
             if not parent.is_dir():
                 raise AdvisorError(f"cannot open database {name}: folder {parent} does not exist")
         try:
@@ -208,6 +219,27 @@ class Store:
             )
             self._add_turns(conversation_id, turns, stamp)
 
+    def record_consent(self, conversation_id: int) -> None:
+        """The person agreed that an expert may contact them about this conversation's advice."""
+        self.db.execute("UPDATE conversations SET consent_at = ?, updated_at = ? WHERE id = ?",
+                        [now(), now(), conversation_id])
+
+    def save_contact(self, conversation_id: int, contact: dict[str, Any]) -> None:
+        """Keep contact details, only for a conversation whose person consented."""
+        self.db.execute(
+            "UPDATE conversations SET contact = ?, updated_at = ? WHERE id = ? AND consent_at IS NOT NULL",
+            [json.dumps(contact, ensure_ascii=False), now(), conversation_id],
+        )
+
+    def forget(self, channel: str, user_id: str) -> int:
+        """Delete every conversation and turn of one person; return how many conversations went."""
+        ids = [row[0] for row in self.db.execute(
+            "SELECT id FROM conversations WHERE channel = ? AND user_id = ?", [channel, user_id]).fetchall()]
+        with self.db.atomic():
+            self.db.conn.executemany("DELETE FROM turns WHERE conversation_id = ?", [(i,) for i in ids])
+            self.db.execute("DELETE FROM conversations WHERE channel = ? AND user_id = ?", [channel, user_id])
+        return len(ids)
+
     def _add_turns(self, conversation_id: int, turns: Sequence[Turn], stamp: str) -> None:
         if not turns:
             return
@@ -233,6 +265,14 @@ class Store:
             " ORDER BY id DESC LIMIT 1",
             [channel, user_id],
         ))
+        return Conversation.from_row(rows[0]) if rows else None
+
+    def latest(self, channel: str, user_id: str, status: str | None = None) -> Conversation | None:
+        """The person's most recent conversation (with that status, if given)."""
+        where, params = "channel = ? AND user_id = ?", [channel, user_id]
+        if status is not None:
+            where, params = where + " AND status = ?", [*params, status]
+        rows = list(self.db.query(f"SELECT * FROM conversations WHERE {where} ORDER BY id DESC LIMIT 1", params))
         return Conversation.from_row(rows[0]) if rows else None
 
     def conversations(self) -> Iterator[Conversation]:
