@@ -17,6 +17,7 @@ import argparse
 import getpass
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -60,8 +61,71 @@ def cmd_console(args: argparse.Namespace) -> int:
         service.store.close()
 
 
+DEFAULT_API_URL = "https://api.telegram.org"
+SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+
+
+def telegram_settings() -> dict[str, object]:
+    """The Telegram channel's settings from the environment, checked; AdvisorError names what is wrong."""
+    token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not token:
+        raise AdvisorError("TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather and export it")
+    if not TOKEN_PATTERN.match(token):
+        raise AdvisorError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits:letters)")
+    api_url = (os.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/")
+    if not re.match(r"^https?://", api_url):
+        raise AdvisorError(f"TELEGRAM_API_URL must start with http:// or https://, got {api_url!r}")
+    settings: dict[str, object] = {"token": token, "api_url": api_url, "webhook_url": None}
+    webhook_url = os.environ.get("TELEGRAM_WEBHOOK_URL", "").strip()
+    if webhook_url:
+        secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET", "")
+        if not SECRET_PATTERN.match(secret):
+            raise AdvisorError("webhook mode needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ -")
+        port = os.environ.get("TELEGRAM_WEBHOOK_PORT", "8443")
+        if not port.isdecimal() or not 0 < int(port) < 65536:
+            raise AdvisorError(f"TELEGRAM_WEBHOOK_PORT must be a port number, got {port!r}")
+        settings.update(
+            webhook_url=webhook_url,
+            secret=secret,
+            listen=os.environ.get("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0"),
+            port=int(port),
+            path=os.environ.get("TELEGRAM_WEBHOOK_PATH", "telegram").strip("/"),
+        )
+    return settings
+
+
 def cmd_telegram(args: argparse.Namespace) -> int:
-    raise AdvisorError("the Telegram channel is not in this version yet; use: python bot.py console")
+    from telegram import Update
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    from advisor.channels.telegram import build_application, hide_token_in_logs
+    from advisor.service import build_service
+
+    settings = telegram_settings()
+    token, api_url = str(settings["token"]), str(settings["api_url"])
+    hide_token_in_logs(token)
+    service = build_service(db_path(args), dialog_path(getattr(args, "dialog", None)))
+    app = build_application(service, token, api_url)
+    try:
+        if settings["webhook_url"]:
+            app.run_webhook(
+                listen=str(settings["listen"]), port=int(settings["port"]),  # type: ignore[call-overload]
+                url_path=str(settings["path"]), webhook_url=str(settings["webhook_url"]),
+                secret_token=str(settings["secret"]), allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        raise AdvisorError(f"the Bot API at {api_url} refused TELEGRAM_BOT_TOKEN: check the token") from None
+    except NetworkError as error:
+        text = str(error).replace(token, "<token>")
+        raise AdvisorError(f"cannot reach the Telegram Bot API at {api_url}: {text}") from None
+    except TelegramError as error:
+        raise AdvisorError(f"Telegram: {str(error).replace(token, '<token>')}") from None
+    finally:
+        service.store.close()
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -156,8 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--dialog", help="the dialog file (default: $ADVISOR_DIALOG or dialogs/outsourcing.yaml)")
     console.set_defaults(func=cmd_console)
 
-    telegram = commands.add_parser("telegram", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)",
-                                   description="Run the Telegram bot.")
+    telegram = commands.add_parser(
+        "telegram", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)",
+        description="Run the Telegram bot: long polling, or a webhook server when TELEGRAM_WEBHOOK_URL is set "
+        "(with TELEGRAM_WEBHOOK_SECRET). See the README's configuration table.")
+    telegram.add_argument("--dialog", help="the dialog file (default: $ADVISOR_DIALOG or dialogs/outsourcing.yaml)")
     telegram.set_defaults(func=cmd_telegram)
 
     check = commands.add_parser("check", help="validate a dialog, its advice rules and templates",
@@ -183,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("ADVISOR_LOG_LEVEL", "WARNING").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # a line per transition: noise, not news
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
@@ -198,6 +266,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as error:  # a bug: one line for the person, the traceback in the log
+        logging.getLogger("advisor").debug("unexpected error", exc_info=True)
+        print(f"error: unexpected {type(error).__name__}: {error} "
+              "(ADVISOR_LOG_LEVEL=DEBUG shows the traceback)", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

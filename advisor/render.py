@@ -8,6 +8,7 @@ the same words.
 
 from __future__ import annotations
 
+import html
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -147,6 +148,21 @@ class Renderer:
         """A few plain lines for reviewers: who, what they said, what they were told."""
         return self.render("summary.txt", rec=rec, answers=answers)
 
-    def message(self, name: str, **context: Any) -> str:
-        """A channel message from ``templates/messages.txt`` (welcome, resumed, saved ...)."""
-        return str(getattr(self.env.get_template("messages.txt").module, name)(**context)).strip()
+    def message(self, macro: str, **context: Any) -> str:
+        """A console message from ``templates/messages.txt`` (welcome, resumed, saved ...)."""
+        return str(getattr(self.env.get_template("messages.txt").module, macro)(**context)).strip()
+
+    def telegram(self, macro: str, **context: Any) -> str:
+        """A Telegram message (HTML, autoescaped) from ``templates/telegram.html``."""
+        return str(getattr(self.env.get_template("telegram.html").module, macro)(**context)).strip()
+
+    def plain(self, macro: str, **context: Any) -> str:
+        """A ``templates/telegram.html`` macro as plain text (buttons, pop-ups, command list)."""
+        return html.unescape(self.telegram(macro, **context))
+
+    def button(self, name: str) -> str:
+        return self.plain("button", name=name)
+
+    def report(self, rec: Mapping[str, Any], answers: Mapping[str, Any], generated_at: str) -> str:
+        """The full report: a self-contained HTML document."""
+        return self.render("report.html", rec=rec, answers=answers, generated_at=generated_at)

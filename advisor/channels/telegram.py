@@ -1,0 +1,604 @@
+"""The Telegram channel: python-telegram-bot 22.8 in front of the same AdvisorService as the console.
+
+State lives only in the advisor's SQLite store (no PicklePersistence, no ConversationHandler): every
+turn is committed by the service before the reply is sent, and a button carries the conversation and
+question it belongs to, so after a restart a person simply goes on pressing buttons, and a button of
+an older question answers "already answered" and changes nothing.
+
+Updates of different chats run concurrently; updates of one chat strictly in order
+(``PerChatUpdateProcessor``). ``AIORateLimiter`` keeps within Telegram's limits.
+
+Callback data are short explicit strings (at most 64 bytes):
+
+    a:<conversation>:<question>:<n>   choose option n (single choice, contact)
+    t:<conversation>:<question>:<n>   toggle option n (multi choice)
+    d:<conversation>:<question>       Done (multi choice)
+    k:<conversation>:<question>       Skip
+    b:<conversation>:<question>       Back
+    x:<conversation>:expert|report|new   after the recommendation
+    c:<conversation>:yes|no           consent to be contacted by an expert
+    f:yes|no                          /forget confirmation
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from advisor import AdvisorError
+from advisor.dialog import Question
+from advisor.engine import Step
+from advisor.service import AdvisorService, Outcome
+from advisor.store import Conversation, now
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MESSAGE_LIMIT = 4096  # UTF-16 code units, after entity parsing
+_TAG = re.compile(r"<[^>]+>")
+COMMANDS = ("start", "back", "restart", "summary", "privacy", "forget", "help")
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def visible_length(html_text: str) -> int:
+    """What Telegram counts: the text after entity parsing (tags gone, entities one character)."""
+    return utf16_length(html.unescape(_TAG.sub("", html_text)))
+
+
+def split_message(html_text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split HTML into messages Telegram accepts: at blank lines, else at line ends.
+
+    The templates close every tag within its line, so a split between lines never cuts a tag. A
+    single line over the limit (only long text a person typed can make one) is cut as plain text.
+    """
+    pieces: list[tuple[str, str]] = []  # (separator before it, piece)
+    for block in html_text.split("\n\n"):
+        if visible_length(block) <= limit:
+            pieces.append(("\n\n", block))
+            continue
+        for n, line in enumerate(block.split("\n")):
+            separator = "\n\n" if n == 0 else "\n"
+            if visible_length(line) <= limit:
+                pieces.append((separator, line))
+                continue
+            plain = html.unescape(_TAG.sub("", line))
+            step = limit // 2  # UTF-16: a character may count 2
+            pieces.extend((separator if i == 0 else "\n", html.escape(plain[i:i + step], quote=False))
+                          for i in range(0, len(plain), step))
+    chunks: list[str] = []
+    current = ""
+    for separator, piece in pieces:
+        candidate = f"{current}{separator}{piece}" if current else piece
+        if visible_length(candidate) <= limit:
+            current = candidate
+        else:
+            chunks.append(current)
+            current = piece
+    if current.strip():
+        chunks.append(current)
+    return [chunk for chunk in chunks if chunk.strip()]
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Concurrent across chats, strictly ordered within one chat.
+
+    asyncio locks are fair (first come, first served), and updates reach this method in the order
+    the Updater fetched them, so a chat's updates run one after another in arrival order.
+    """
+
+    def __init__(self, max_concurrent_updates: int = 256):
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiting: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _chat_key(update)
+        if key is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key], self._locks[key]
+
+    async def initialize(self) -> None:
+        """Nothing to set up: locks are made per chat as updates arrive."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+
+def _chat_key(update: object) -> int | None:
+    if not isinstance(update, Update):
+        return None
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    return update.effective_user.id if update.effective_user is not None else None
+
+
+@dataclass(frozen=True)
+class Press:
+    kind: str
+    conversation_id: int | None
+    target: str
+    index: int | None
+
+
+def parse_callback(data: str | None) -> Press | None:
+    """Callback data -> Press, or None for anything this bot did not send (forged, garbled)."""
+    if not data or len(data.encode()) > 64:
+        return None
+    parts = data.split(":")
+    kind = parts[0]
+    try:
+        if kind in ("a", "t") and len(parts) == 4:
+            return Press(kind, int(parts[1]), parts[2], int(parts[3]))
+        if kind in ("d", "k", "b") and len(parts) == 3:
+            return Press(kind, int(parts[1]), parts[2], None)
+        if kind == "x" and len(parts) == 3 and parts[2] in ("expert", "report", "new"):
+            return Press(kind, int(parts[1]), parts[2], None)
+        if kind == "c" and len(parts) == 3 and parts[2] in ("yes", "no"):
+            return Press(kind, int(parts[1]), parts[2], None)
+        if kind == "f" and len(parts) == 2 and parts[1] in ("yes", "no"):
+            return Press(kind, None, parts[1], None)
+    except ValueError:
+        return None
+    return None
+
+
+class TelegramChannel:
+    """Handlers that turn updates into AdvisorService calls and steps into Telegram messages."""
+
+    def __init__(self, service: AdvisorService):
+        self.service = service
+        self.renderer = service.renderer
+        self.engine = service.engine
+
+    # -- composition ---------------------------------------------------------------------
+    def register(self, app: Application) -> None:
+        private = filters.ChatType.PRIVATE
+        app.add_handler(MessageHandler(~private, self.on_group))
+        app.add_handler(CommandHandler("start", self.on_start, filters=private))
+        app.add_handler(CommandHandler("restart", self.on_restart, filters=private))
+        app.add_handler(CommandHandler("back", self.on_back, filters=private))
+        app.add_handler(CommandHandler("help", self.on_help, filters=private))
+        app.add_handler(CommandHandler("summary", self.on_summary, filters=private))
+        app.add_handler(CommandHandler("privacy", self.on_privacy, filters=private))
+        app.add_handler(CommandHandler("forget", self.on_forget, filters=private))
+        app.add_handler(CommandHandler("cancel", self.on_cancel, filters=private))
+        app.add_handler(CallbackQueryHandler(self.on_press))
+        app.add_handler(MessageHandler(private & filters.CONTACT, self.on_contact))
+        app.add_handler(MessageHandler(
+            private & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND,
+                                       self.on_unknown_command))
+        app.add_handler(TypeHandler(Update, self.on_anything_else))
+        app.add_error_handler(self.on_error)
+
+    async def post_init(self, app: Application) -> None:
+        await app.bot.set_my_commands(
+            [BotCommand(name, self.renderer.plain("command", name=name)) for name in COMMANDS]
+        )
+
+    # -- sending -------------------------------------------------------------------------
+    async def send(self, chat_id: int, text: str, context: ContextTypes.DEFAULT_TYPE, **kwargs: Any) -> Message:
+        return await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                              disable_web_page_preview=True, **kwargs)
+
+    async def show(self, chat_id: int, outcome: Outcome, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Send a step: a question with its keyboard, or the recommendation and what next."""
+        step = outcome.step
+        if step.kind == "finish":
+            await self.send_recommendation(chat_id, outcome.conversation, step.recommendation, context,
+                                           preparing=True)
+            return
+        await self.send(chat_id, self.renderer.step(step, "html"), context,
+                        reply_markup=self.keyboard(outcome.conversation.id, step))
+
+    async def send_recommendation(self, chat_id: int, conversation: Conversation, rec: dict[str, Any],
+                                  context: ContextTypes.DEFAULT_TYPE, preparing: bool = False) -> None:
+        if preparing:
+            await self.send(chat_id, self.renderer.telegram("preparing"), context)
+        await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        text = self.renderer.render("recommendation.html", rec=rec)
+        for chunk in split_message(text):
+            await self.send(chat_id, chunk, context)
+        contact = conversation.contact or rec.get("contact")
+        await self.send(chat_id, self.renderer.telegram("what_next", contact=contact), context,
+                        reply_markup=self.after_keyboard(conversation.id, has_contact=bool(contact)))
+
+    def keyboard(self, conversation_id: int, step: Step) -> InlineKeyboardMarkup | None:
+        question = step.question
+        assert question is not None
+        rows: list[list[InlineKeyboardButton]] = []
+        prefix = "t" if question.type == "multi" else "a"
+        for n, option in enumerate(question.options):
+            label = option.label
+            if question.type == "multi":
+                label = ("✅ " if option.value in step.proposed else "▫️ ") + label
+            elif option.value == step.previous:
+                label = "• " + label
+            rows.append([InlineKeyboardButton(label, callback_data=f"{prefix}:{conversation_id}:{question.id}:{n}")])
+        last: list[InlineKeyboardButton] = []
+        if step.state.history:
+            last.append(self.button("back", f"b:{conversation_id}:{question.id}"))
+        if question.skippable:
+            last.append(self.button("skip", f"k:{conversation_id}:{question.id}"))
+        if question.type == "multi":
+            last.append(self.button("done", f"d:{conversation_id}:{question.id}"))
+        if last:
+            rows.append(last)
+        return InlineKeyboardMarkup(rows) if rows else None
+
+    def after_keyboard(self, conversation_id: int, has_contact: bool) -> InlineKeyboardMarkup:
+        names = ("report", "new") if has_contact else ("expert", "report", "new")
+        return InlineKeyboardMarkup([[self.button(name, f"x:{conversation_id}:{name}")] for name in names])
+
+    def button(self, name: str, data: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(self.renderer.button(name), callback_data=data)
+
+    # -- commands ------------------------------------------------------------------------
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user, chat = update.effective_user, update.effective_chat
+        assert user is not None and chat is not None
+        ref = context.args[0] if context.args and REF_PATTERN.match(context.args[0]) else None
+        outcome = self.service.open(CHANNEL, str(user.id), ref)
+        if outcome.resumed:
+            await self.send(chat.id, self.renderer.telegram("resumed", number=outcome.step.number), context)
+        else:
+            low, high = self.engine.path_lengths()
+            await self.send(chat.id, self.renderer.telegram("welcome", name=user.first_name,
+                                                            count_low=low, count_high=high), context,
+                            reply_markup=ReplyKeyboardRemove())
+        await self.show(chat.id, outcome, context)
+
+    async def on_restart(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user, chat = update.effective_user, update.effective_chat
+        assert user is not None and chat is not None
+        current = self.service.store.find_open(CHANNEL, str(user.id))
+        if current is None:
+            latest = self.service.store.latest(CHANNEL, str(user.id))
+            outcome = self.service.open(CHANNEL, str(user.id), latest.ref if latest else None)
+        else:
+            outcome = self.service.restart(current)
+        await self.show(chat.id, outcome, context)
+
+    async def on_back(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat, current = self._current(update)
+        if current is None:
+            await self.send(chat, self.renderer.telegram("no_conversation"), context)
+            return
+        await self.show(chat, self.service.back(current), context)
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.send(self._chat(update), self.renderer.telegram("help"), context)
+
+    async def on_privacy(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.send(self._chat(update), self.renderer.telegram("privacy"), context)
+
+    async def on_summary(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat, user_id = self._chat(update), self._user(update)
+        latest = self.service.store.latest(CHANNEL, user_id, status="completed")
+        if latest is None or latest.recommendation is None:
+            await self.send(chat, self.renderer.telegram("no_summary"), context)
+            return
+        await self.send_recommendation(chat, latest, latest.recommendation, context)
+
+    async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        keyboard = InlineKeyboardMarkup([[self.button("forget_yes", "f:yes"), self.button("forget_no", "f:no")]])
+        await self.send(self._chat(update), self.renderer.telegram("forget_confirm"), context,
+                        reply_markup=keyboard)
+
+    async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.send(self._chat(update), self.renderer.telegram("contact_cancelled"), context,
+                        reply_markup=ReplyKeyboardRemove())
+
+    async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.nudge(update, context, "unknown_command")
+
+    # -- answers -------------------------------------------------------------------------
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None and update.message.text is not None
+        chat, current = self._current(update)
+        if current is None:
+            await self.nudge(update, context, None)
+            return
+        await self.show(chat, self.service.answer(current, update.message.text), context)
+
+    async def on_contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        assert message is not None and message.contact is not None
+        chat, current = self._current(update)
+        shared = message.contact
+        if shared.user_id is not None and str(shared.user_id) != self._user(update):
+            await self.nudge(update, context, "nudge")  # someone else's card: not consent from its owner
+            return
+        name = " ".join(filter(None, (shared.first_name, shared.last_name)))
+        if current is not None and current.state.current == "contact":
+            await self.show(chat, self.service.answer(current, f"{name} +{shared.phone_number.lstrip('+')}"),
+                            context)
+            return
+        latest = self.service.store.latest(CHANNEL, self._user(update), status="completed")
+        if latest is None or latest.consent_at is None:
+            await self.nudge(update, context, "nudge")
+            return
+        self.service.store.save_contact(latest.id, {
+            "name": name or None, "email": None, "phone": "+" + shared.phone_number.lstrip("+"),
+            "consent": True, "given_at": now(),
+        })
+        await self.send(chat, self.renderer.telegram("contact_thanks", name=shared.first_name), context,
+                        reply_markup=ReplyKeyboardRemove())
+
+    async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        assert query is not None
+        press = parse_callback(query.data)
+        if press is None:
+            await query.answer()
+            return
+        handler = {"x": self._after, "c": self._consent, "f": self._forget}.get(press.kind, self._answer_press)
+        await handler(update, context, press)
+
+    async def _answer_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+        query = update.callback_query
+        assert query is not None
+        chat, current = self._current(update)
+        if (current is None or current.id != press.conversation_id or current.state.current != press.target):
+            await query.answer(self.renderer.plain("already_answered"))
+            return
+        question = self.service.dialog.question(current.state.current)
+        if press.index is not None and not 0 <= press.index < len(question.options):
+            await query.answer()
+            return
+        before = self.engine.resume(current.state)
+        if press.kind == "t":
+            outcome = self.service.toggle(current, question.options[press.index].value)  # type: ignore[index]
+            await query.answer()
+            await self._edit_markup(query.message, self.keyboard(current.id, outcome.step))
+            return
+        if press.kind == "a":
+            outcome = self.service.choose(current, [question.options[press.index].value])  # type: ignore[index]
+        elif press.kind == "d":
+            selected = list(current.state.proposed)
+            if not selected:
+                await query.answer(self.renderer.plain("choose_one_first"))
+                return
+            outcome = self.service.choose(current, selected)
+        elif press.kind == "k":
+            outcome = self.service.skip(current)
+        else:  # "b"
+            outcome = self.service.back(current)
+        await query.answer()
+        moved = outcome.step.kind == "finish" or outcome.step.state.history != current.state.history
+        if moved:
+            if press.kind == "b":
+                done = self.renderer.telegram("went_back", number=before.number, total=before.total, text=question.text)
+            else:
+                done = self.renderer.telegram("answered", number=before.number, total=before.total,
+                                              text=question.text, answer=self._answer_label(question, outcome))
+            await self._edit_text(query.message, done)
+        await self.show(chat, outcome, context)
+
+    def _answer_label(self, question: Question, outcome: Outcome) -> str:
+        value = outcome.step.accepted
+        if value is None:
+            return self.renderer.plain("skipped")
+        if isinstance(value, dict):
+            return ", ".join(str(v) for k, v in value.items() if k in ("name", "email", "phone") and v)
+        return self.renderer.label(question.id, value)
+
+    async def _after(self, update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+        query = update.callback_query
+        assert query is not None and press.conversation_id is not None
+        chat, user_id = self._chat(update), self._user(update)
+        conversation = self._own(press.conversation_id, user_id)
+        await query.answer()
+        if conversation is None or conversation.recommendation is None:
+            await self.nudge(update, context, None)
+            return
+        if press.target == "expert":
+            keyboard = InlineKeyboardMarkup([[self.button("consent_yes", f"c:{conversation.id}:yes"),
+                                              self.button("consent_no", f"c:{conversation.id}:no")]])
+            await self.send(chat, self.renderer.telegram("consent"), context, reply_markup=keyboard)
+        elif press.target == "report":
+            await context.bot.send_chat_action(chat, ChatAction.UPLOAD_DOCUMENT)
+            document = self.renderer.report(conversation.recommendation, conversation.state.answers,
+                                            generated_at=conversation.completed_at or now())
+            await context.bot.send_document(
+                chat, InputFile(document.encode("utf-8"), filename="outsourcing-recommendation.html"),
+                caption=self.renderer.telegram("report_caption"), parse_mode=ParseMode.HTML)
+        else:
+            current = self.service.store.find_open(CHANNEL, user_id)
+            if current is None:
+                outcome = self.service.open(CHANNEL, user_id, conversation.ref)
+            else:
+                outcome = self.service.restart(current)
+            await self.show(chat, outcome, context)
+
+    async def _consent(self, update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+        query = update.callback_query
+        assert query is not None and press.conversation_id is not None
+        chat = self._chat(update)
+        conversation = self._own(press.conversation_id, self._user(update))
+        await query.answer()
+        await self._edit_markup(query.message, None)
+        if conversation is None:
+            return
+        if press.target == "no":
+            await self.send(chat, self.renderer.telegram("no_consent"), context)
+            return
+        self.service.store.record_consent(conversation.id)
+        keyboard = ReplyKeyboardMarkup([[KeyboardButton(self.renderer.button("share_contact"), request_contact=True)]],
+                                       one_time_keyboard=True, resize_keyboard=True)
+        await self.send(chat, self.renderer.telegram("share_contact"), context, reply_markup=keyboard)
+
+    async def _forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+        query = update.callback_query
+        assert query is not None
+        await query.answer()
+        if press.target == "yes":
+            count = self.service.store.forget(CHANNEL, self._user(update))
+            await self._edit_text(query.message, self.renderer.telegram("forgotten", count=count))
+        else:
+            await self._edit_text(query.message, self.renderer.telegram("forget_cancelled"))
+
+    # -- everything else -----------------------------------------------------------------
+    async def on_group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None or chat.type == ChatType.CHANNEL or update.effective_message is None:
+            return  # channel posts: nobody to talk to
+        await self.send(chat.id, self.renderer.telegram("private_only", username=context.bot.username), context)
+
+    async def on_anything_else(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None or chat.type != ChatType.PRIVATE or update.effective_user is None:
+            if update.my_chat_member is not None:
+                log.info("membership of chat %s changed", chat.id if chat else "?")
+            return
+        if update.my_chat_member is not None or update.effective_message is None:
+            return  # blocked/unblocked, reactions ...: nothing to answer
+        await self.nudge(update, context, "nudge")
+
+    async def nudge(self, update: Update, context: ContextTypes.DEFAULT_TYPE, lead: str | None) -> None:
+        """Say why that was not understood, then re-ask the current question (or point to /start)."""
+        chat, current = self._current(update)
+        if current is None:
+            latest = self.service.store.latest(CHANNEL, self._user(update))
+            name = "completed" if latest is not None and latest.status == "completed" else "no_conversation"
+            await self.send(chat, self.renderer.telegram(name), context)
+            return
+        if lead:
+            await self.send(chat, self.renderer.telegram(lead), context)
+        await self.show(chat, Outcome(current, self.engine.resume(current.state), resumed=True), context)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("error while handling an update", exc_info=context.error)
+        if isinstance(context.error, Forbidden):
+            return  # the person blocked the bot: nothing can reach them
+        if isinstance(update, Update) and update.effective_chat is not None:
+            try:
+                await self.send(update.effective_chat.id, self.renderer.telegram("apology"), context)
+            except Exception:  # the apology is best effort; the error is logged above
+                log.warning("could not send the apology", exc_info=True)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _chat(self, update: Update) -> int:
+        assert update.effective_chat is not None
+        return update.effective_chat.id
+
+    def _user(self, update: Update) -> str:
+        assert update.effective_user is not None
+        return str(update.effective_user.id)
+
+    def _current(self, update: Update) -> tuple[int, Conversation | None]:
+        return self._chat(update), self.service.store.find_open(CHANNEL, self._user(update))
+
+    def _own(self, conversation_id: int, user_id: str) -> Conversation | None:
+        """The conversation, if it exists and belongs to this person on this channel."""
+        try:
+            conversation = self.service.store.get(conversation_id)
+        except AdvisorError:  # an unknown id in forged data is just "not yours"
+            return None
+        if conversation.channel != CHANNEL or conversation.user_id != user_id:
+            return None
+        return conversation
+
+    async def _edit_text(self, message: Any, text: str) -> None:
+        if not isinstance(message, Message):
+            return
+        try:
+            await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=None)
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
+
+    async def _edit_markup(self, message: Any, markup: InlineKeyboardMarkup | None) -> None:
+        if not isinstance(message, Message):
+            return
+        try:
+            await message.edit_reply_markup(reply_markup=markup)
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
+
+
+def build_application(service: AdvisorService, token: str, api_url: str, rate_limit: bool = True) -> Application:
+    """The python-telegram-bot Application for the advisor, calling ``{api_url}/bot{token}/{method}``."""
+    api_url = api_url.rstrip("/")
+    channel = TelegramChannel(service)
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{api_url}/bot")
+        .base_file_url(f"{api_url}/file/bot")
+        .concurrent_updates(PerChatUpdateProcessor())
+        .post_init(channel.post_init)
+    )
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter())
+    app = builder.build()
+    channel.register(app)
+    return app
+
+
+class TokenFilter(logging.Filter):
+    """Replaces the bot token in every log record: httpx logs request URLs, which contain it."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.token:
+            message = record.getMessage()
+            if self.token in message:
+                record.msg = message.replace(self.token, "<token>")
+                record.args = ()
+        return True
+
+
+def hide_token_in_logs(token: str) -> None:
+    """Install TokenFilter on every handler of the root logger, and quiet httpx's request lines."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(TokenFilter(token))
