@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from advisor.dialog import Dialog, load_dialog
 from advisor.engine import Engine
 from advisor.render import TEMPLATES_DIR, Renderer
 from advisor.service import DEFAULT_DIALOG, AdvisorService, build_service
+from tests.fake_telegram import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -54,11 +57,81 @@ def service(fresh_db: Path):
 def run_bot(*args: str, stdin: str = "", db: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``python bot.py ARGS`` as a person would, input through a pipe."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bot.py"), *args],
+        input=stdin, capture_output=True, text=True, timeout=timeout, env=bot_env(db, env), cwd=ROOT,
+    )
+
+
+def bot_env(db: Path | None = None, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a test gives bot.py: none of the caller's TELEGRAM_/ADVISOR_ settings."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ADVISOR_"))}
     if db is not None:
         full_env["ADVISOR_DB"] = str(db)
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(ROOT / "bot.py"), *args],
-        input=stdin, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT,
-    )
+    return full_env
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeBotAPI]:
+    """A fake Telegram Bot API on 127.0.0.1 (see tests/fake_telegram.py)."""
+    with FakeBotAPI() as fake:
+        yield fake
+
+
+class BotProcess:
+    """``python bot.py telegram`` against a fake Bot API, as a separate process that can be killed."""
+
+    def __init__(self, fake: FakeBotAPI, db: Path, env: dict[str, str] | None = None, log: Path | None = None):
+        self.fake = fake
+        self.log = log or db.with_suffix(".log")
+        settings = {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, **(env or {})}
+        mark = fake.mark()
+        self._log_file = open(self.log, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bot.py"), "telegram"], env=bot_env(db, settings), cwd=ROOT,
+            stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
+        )
+        if "TELEGRAM_WEBHOOK_URL" not in settings:
+            try:
+                fake.wait_for(lambda method, params: method == "getUpdates", since=mark, timeout=30)
+            except TimeoutError:
+                self.stop()
+                raise AssertionError(f"the bot did not start polling:\n{self.output()}") from None
+
+    def output(self) -> str:
+        self._log_file.flush()
+        return self.log.read_text(encoding="utf-8")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._log_file.close()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log_file.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def start_bot(tmp_path: Path) -> Iterator:
+    """start_bot(fake, env=None, db=None) -> BotProcess; every bot started is stopped afterwards."""
+    started: list[BotProcess] = []
+
+    def start(fake: FakeBotAPI, env: dict[str, str] | None = None, db: Path | None = None) -> BotProcess:
+        process = BotProcess(fake, db or tmp_path / "advisor.db", env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.process.poll() is None:
+            process.stop()

@@ -56,7 +56,38 @@ def test_every_step_of_every_persona_renders_in_every_format(engine, renderer, p
 def test_every_template_file_is_used_by_a_test(renderer):
     names = {p.name for p in TEMPLATES_DIR.iterdir() if p.is_file()}
     assert names == {"phrases.txt", "hints.txt", "messages.txt", "question.txt", "question.html",
-                     "recommendation.txt", "recommendation.html", "summary.txt"}
+                     "recommendation.txt", "recommendation.html", "summary.txt", "telegram.html",
+                     "report.html"}
+
+
+def test_the_report_is_a_self_contained_document_with_the_drivers_as_a_chart(engine, renderer):
+    lines = list(PERSONAS["established_cost_cutter"])
+    lines[3] = f"bookkeeping {HOSTILE}"
+    final = walk(engine, lines)[-1]
+    report = renderer.report(final.recommendation, final.state.answers, generated_at="2026-11-29")
+    assert report.startswith("<!DOCTYPE html>") and report.rstrip().endswith("</html>")
+    assert "<svg" in report and report.count("<rect") == len(final.recommendation["drivers"])
+    assert "<script>" not in report and "&lt;script&gt;" in report
+    assert not re.search(r"(src|href)=\"https?://", report)  # nothing loaded from elsewhere
+    assert "traditional, reactive" in report
+
+
+@pytest.mark.parametrize("macro", ["welcome", "resumed", "answered", "went_back", "preparing", "what_next",
+                                   "consent", "share_contact", "contact_thanks", "no_consent",
+                                   "contact_cancelled", "report_caption", "already_answered",
+                                   "choose_one_first", "nudge", "unknown_command", "no_conversation",
+                                   "completed", "private_only", "no_summary", "help", "privacy",
+                                   "forget_confirm", "forgotten", "forget_cancelled", "apology", "skipped"])
+def test_every_telegram_message_renders_as_telegram_html_and_escapes_names(renderer, macro):
+    context = {"welcome": {"name": HOSTILE, "count_low": 12, "count_high": 14}, "resumed": {"number": 3},
+               "answered": {"number": 1, "total": 12, "text": "Q?", "answer": HOSTILE},
+               "went_back": {"number": 1, "total": 12, "text": "Q?"},
+               "what_next": {"contact": None}, "contact_thanks": {"name": HOSTILE},
+               "private_only": {"username": "advisor_bot"}, "forgotten": {"count": 2}}.get(macro, {})
+    text = renderer.telegram(macro, **context)
+    assert text.strip()
+    assert set(tags_in(text)) <= TELEGRAM_TAGS
+    assert "<script>" not in text
 
 
 def test_html_escapes_what_the_person_typed(engine, renderer):
