@@ -66,7 +66,7 @@ SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 
-def telegram_settings() -> dict[str, object]:
+def telegram_settings(require_webhook: bool = True) -> dict[str, object]:
     """The Telegram channel's settings from the environment, checked; AdvisorError names what is wrong."""
     token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
@@ -78,7 +78,7 @@ def telegram_settings() -> dict[str, object]:
         raise AdvisorError(f"TELEGRAM_API_URL must start with http:// or https://, got {api_url!r}")
     settings: dict[str, object] = {"token": token, "api_url": api_url, "webhook_url": None}
     webhook_url = os.environ.get("TELEGRAM_WEBHOOK_URL", "").strip()
-    if webhook_url:
+    if webhook_url and require_webhook:
         secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET", "")
         if not SECRET_PATTERN.match(secret):
             raise AdvisorError("webhook mode needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ -")
@@ -165,32 +165,173 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from advisor.export import write_json
+def open_existing_store(args: argparse.Namespace):
+    """The store, or None when the database file does not exist yet (nothing stored: nothing to show)."""
     from advisor.store import Store
 
     path = db_path(args)
-    if not Path(path).exists():
-        conversations = iter(())  # nothing stored yet: an empty export, and no file created
-        store = None
-    else:
-        store = Store.open(path)
-        conversations = store.conversations()
+    return Store.open(path) if Path(path).exists() else None
+
+
+def filters_from(args: argparse.Namespace):
+    from advisor.reports import parse_since
+    from advisor.store import Filters
+
+    return Filters(ref=getattr(args, "ref", None), status=getattr(args, "status", None),
+                   since=parse_since(getattr(args, "since", None)), search=getattr(args, "search", None))
+
+
+class Progress:
+    """``exported 1,000 of 12,000`` on standard error, for work long enough to wonder about."""
+
+    def __init__(self, total: int, verb: str, every: int = 1000):
+        self.total, self.verb, self.every, self.done = total, verb, every, 0
+        self.shown = total >= every
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.shown and (self.done % self.every == 0 or self.done == self.total):
+            end = "\n" if self.done == self.total or not sys.stderr.isatty() else "\r"
+            print(f"{self.verb} {self.done:,} of {self.total:,}", end=end, file=sys.stderr, flush=True)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from advisor.export import write_json
+    from advisor.reports import csv_row, write_csv, write_jsonl
+
+    filters = filters_from(args)
+    store = open_existing_store(args)
     try:
+        progress = Progress(store.count(filters) if store else 0, "exported")
+
+        def conversations():
+            for conversation in store.conversations(filters) if store else ():
+                progress.tick()
+                yield conversation
+
+        def write(out) -> int:
+            if args.format == "json":
+                return write_json(conversations(), out)
+            if args.format == "jsonl":
+                return write_jsonl(conversations(), out)
+            return write_csv((csv_row(c, store.review(c.id)) for c in conversations()), out)  # type: ignore[union-attr]
+
         if args.output:
             try:
-                out = open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+                out = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
             except OSError as error:
                 raise AdvisorError(f"cannot write {args.output}: {error.strerror or error}") from None
             with out:
-                count = write_json(conversations, out)
+                count = write(out)
             print(f"{count} conversation(s) written to {args.output}", file=sys.stderr)
         else:
-            write_json(conversations, sys.stdout)
+            write(sys.stdout)
     finally:
         if store is not None:
             store.close()
     return 0
+
+
+def cmd_summaries(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from advisor.reports import TABLE_HEADERS, table_rows
+
+    store = open_existing_store(args)
+    if store is None:
+        print("No conversations stored yet.")
+        return 0
+    try:
+        filters = filters_from(args)
+        rows = table_rows(store.conversations(filters, newest_first=True, limit=args.limit))
+        total = store.count(filters)
+    finally:
+        store.close()
+    if not rows:
+        print("No conversations match.")
+        return 0
+    print(tabulate(rows, headers=TABLE_HEADERS, tablefmt="simple"))
+    shown = f"{len(rows)} of {total}" if total > len(rows) else f"{total}"
+    print(f"\n{shown} conversation(s), newest first. Details: python bot.py show ID")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from advisor.reports import contact_of, transcript_lines
+
+    store = open_existing_store(args)
+    if store is None:
+        raise AdvisorError(f"no conversation {args.id}: nothing is stored yet")
+    try:
+        conversation = store.get(args.id)
+        turns = store.transcript(args.id)
+        review = store.review(args.id)
+    finally:
+        store.close()
+    c = conversation
+    print(f"Conversation {c.id}: {c.channel} user {c.user_id}, ref {c.ref or '-'}, {c.status}")
+    print(f"Started {c.started_at}" + (f", completed {c.completed_at}" if c.completed_at else "")
+          + f"; dialog version {c.dialog_version}")
+    contact = contact_of(c)
+    if contact:
+        print("Contact (consented): " + ", ".join(str(v) for k, v in contact.items()
+                                                  if k in ("name", "email", "phone") and v))
+    if review["reviewed"] or review["note"] or review["verdict"] or review["tags"]:
+        print(f"Review: {'reviewed' if review['reviewed'] else 'not reviewed'}"
+              f"{', ' + review['verdict'] + 's with the advice' if review['verdict'] else ''}"
+              f"{', tags: ' + ', '.join(review['tags']) if review['tags'] else ''}"
+              f"{', note: ' + review['note'] if review['note'] else ''}")
+    print()
+    if c.summary:
+        print("Summary")
+        print("  " + c.summary.replace("\n", "\n  "))
+        print()
+    rec = c.recommendation
+    if rec:
+        print(f"Readiness {rec['readiness_score']}/100 ({rec['profile']}), from a base of {rec['base']:g}:")
+        for d in rec["drivers"]:
+            print(f"  {d['points']:+4.0f}  {d['text']}")
+        print()
+    else:
+        print(f"In progress at question '{c.state.current}'.")
+        print()
+    print("Transcript")
+    for line in transcript_lines(turns):
+        print("  " + line)
+    return 0
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    from advisor.reports import deep_link
+
+    username = args.username
+    if not username:
+        username = bot_username()
+    print(deep_link(username, args.ref, args.campaign))
+    return 0
+
+
+def bot_username() -> str:
+    """The bot's username, asked from the Bot API (getMe) with TELEGRAM_BOT_TOKEN."""
+    import asyncio
+
+    from telegram import Bot
+    from telegram.error import InvalidToken, NetworkError
+
+    settings = telegram_settings(require_webhook=False)
+    token, api_url = str(settings["token"]), str(settings["api_url"])
+
+    async def ask() -> str:
+        async with Bot(token, base_url=f"{api_url}/bot") as bot:
+            return str(bot.username)
+
+    try:
+        return asyncio.run(ask())
+    except InvalidToken:
+        raise AdvisorError(f"the Bot API at {api_url} refused TELEGRAM_BOT_TOKEN (or use --username)") from None
+    except NetworkError as error:
+        raise AdvisorError(f"cannot reach the Telegram Bot API at {api_url} (or use --username): "
+                           f"{str(error).replace(token, '<token>')}") from None
 
 
 def cmd_default(args: argparse.Namespace) -> int:
@@ -238,13 +379,46 @@ def build_parser() -> argparse.ArgumentParser:
     diagram.add_argument("file", nargs="?", help="the dialog file (default: dialogs/outsourcing.yaml)")
     diagram.set_defaults(func=cmd_diagram)
 
-    export = commands.add_parser("export", help="print every stored conversation",
-                                 description="Export stored conversations with their answers, "
-                                 "recommendation and summary.")
-    export.add_argument("--format", choices=["json"], default="json", help="output format (default: json)")
+    export = commands.add_parser("export", help="print stored conversations (json, jsonl or csv)",
+                                 description="Export stored conversations with their answers, recommendation "
+                                 "and summary: json (an array), jsonl (one per line), or csv (one row each, "
+                                 "with the reviewers' marks, for a CRM).")
+    export.add_argument("--format", choices=["json", "jsonl", "csv"], default="json",
+                        help="output format (default: json)")
     export.add_argument("-o", "--output", help="write to this file instead of standard output")
+    add_filters(export, status=True)
     export.set_defaults(func=cmd_export)
+
+    summaries = commands.add_parser("summaries", help="a table of stored conversations, newest first",
+                                    description="List stored conversations as a table, newest first.")
+    add_filters(summaries, status=True, search=True)
+    summaries.add_argument("--limit", type=int, default=50, help="show at most this many (default: 50)")
+    summaries.set_defaults(func=cmd_summaries)
+
+    show = commands.add_parser("show", help="one conversation: summary, score drivers, transcript",
+                               description="Show one conversation: its summary, the drivers of its score "
+                               "and the transcript, turn by turn.")
+    show.add_argument("id", type=int, help="the conversation's id (see summaries)")
+    show.set_defaults(func=cmd_show)
+
+    link = commands.add_parser("link", help="print the deep link for a rep or campaign",
+                               description="Print the t.me deep link that attributes prospects to REF "
+                               "(and a campaign). The bot's username comes from the Bot API "
+                               "(TELEGRAM_BOT_TOKEN), or from --username offline.")
+    link.add_argument("ref", metavar="REF", help="the rep or source, e.g. alice (A-Z a-z 0-9 _)")
+    link.add_argument("--campaign", help="a campaign, e.g. spring24; the link's ref becomes REF--CAMPAIGN")
+    link.add_argument("--username", help="the bot's username, without asking the Bot API")
+    link.set_defaults(func=cmd_link)
     return parser
+
+
+def add_filters(parser: argparse.ArgumentParser, status: bool = False, search: bool = False) -> None:
+    parser.add_argument("--ref", help="only this ref (also matches its campaigns: REF--CAMPAIGN)")
+    if status:
+        parser.add_argument("--status", choices=["in_progress", "completed", "abandoned"], help="only this status")
+    parser.add_argument("--since", help="only conversations started since a date (2026-11-01) or for N days (7d)")
+    if search:
+        parser.add_argument("--search", help="only conversations whose answers or summary contain these words")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,17 @@ class AdvisorService:
 
     def answer(self, conversation: Conversation, text: str) -> Outcome:
         step = self.engine.answer(conversation.state, text)
-        return self._commit(conversation, step, Turn("person", text, conversation.state.current))
+        said = text
+        if step.accepted is not None:  # "3" is kept as typed, with what it meant
+            meant = self.describe(conversation.state.current, step.accepted)
+            said = text if text.strip() == meant else f"{text.strip() or '(Enter)'} -> {meant}"
+        return self._commit(conversation, step, Turn("person", said, conversation.state.current))
+
+    def describe(self, question_id: str, value: Any) -> str:
+        """An answer as a person reads it: option labels, or the contact details given."""
+        if isinstance(value, dict):
+            return ", ".join(str(v) for k, v in value.items() if k in ("name", "email", "phone") and v)
+        return self.renderer.label(question_id, value)
 
     def choose(self, conversation: Conversation, values: list[str]) -> Outcome:
         step = self.engine.choose(conversation.state, values)

@@ -67,6 +67,57 @@ def m002_expert_contact(db: Database) -> None:
     db["conversations"].add_column("contact", str)
 
 
+@migrations()
+def m003_reviews_nudges_search(db: Database) -> None:
+    """Reviewers' marks, the reminder sent to idle conversations, full-text search."""
+    db["conversations"].add_column("nudged_at", str)
+    db["reviews"].create(
+        {"conversation_id": int, "reviewed": int, "tags": str, "note": str, "verdict": str,
+         "updated_at": str},
+        pk="conversation_id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+        defaults={"reviewed": 0, "tags": "[]", "note": ""},
+    )
+    db["conversations"].enable_fts(["answers", "summary"], create_triggers=True)
+    db["conversations"].create_index(["status", "updated_at"])
+
+
+VERDICTS = ("agree", "disagree")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which conversations: every field that is set must match."""
+
+    ref: str | None = None  # a ref, also matching its campaigns: "alice" matches "alice--spring"
+    status: str | None = None
+    since: str | None = None  # an ISO date or time: started at or after it
+    search: str | None = None  # words to find in the answers and summaries
+    channel: str | None = None
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        """The SQL condition and its parameters (always parameterised)."""
+        clauses, params = ["1 = 1"], {}
+        if self.ref:
+            clauses.append("(ref = :ref OR ref LIKE :ref_campaigns ESCAPE '\\')")
+            escaped = self.ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.update(ref=self.ref, ref_campaigns=f"{escaped}--%")
+        if self.status:
+            clauses.append("status = :status")
+            params["status"] = self.status
+        if self.since:
+            clauses.append("started_at >= :since")
+            params["since"] = self.since
+        if self.channel:
+            clauses.append("channel = :channel")
+            params["channel"] = self.channel
+        words = (self.search or "").split()
+        if words:
+            clauses.append("id IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH :search)")
+            params["search"] = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+        return " AND ".join(clauses), params
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -95,6 +146,7 @@ class Conversation:
     summary: str | None
     consent_at: str | None = None
     contact: dict[str, Any] | None = None
+    nudged_at: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Conversation:
@@ -118,6 +170,7 @@ class Conversation:
             summary=row["summary"],
             consent_at=row.get("consent_at"),
             contact=json.loads(row["contact"]) if row.get("contact") else None,
+            nudged_at=row.get("nudged_at"),
         )
 
 
@@ -275,9 +328,97 @@ class Store:
         rows = list(self.db.query(f"SELECT * FROM conversations WHERE {where} ORDER BY id DESC LIMIT 1", params))
         return Conversation.from_row(rows[0]) if rows else None
 
-    def conversations(self) -> Iterator[Conversation]:
-        for row in self.db.query("SELECT * FROM conversations ORDER BY id"):
+    def conversations(self, filters: Filters | None = None, newest_first: bool = False,
+                      limit: int | None = None, offset: int = 0) -> Iterator[Conversation]:
+        """Conversations matching ``filters``, oldest first unless ``newest_first``."""
+        where, params = (filters or Filters()).where()
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT * FROM conversations WHERE {where} ORDER BY id {order}"
+        if limit is not None:
+            sql += " LIMIT :limit OFFSET :offset"
+            params.update(limit=limit, offset=offset)
+        for row in self.db.query(sql, params):
             yield Conversation.from_row(row)
+
+    def count(self, filters: Filters | None = None) -> int:
+        where, params = (filters or Filters()).where()
+        return int(self.db.execute(f"SELECT COUNT(*) FROM conversations WHERE {where}", params).fetchone()[0])
+
+    # -- what reviewers and sales see -------------------------------------------------------
+    def stats(self, filters: Filters | None = None) -> dict[str, Any]:
+        """Started, completed, the completion rate, where the others stopped, and the same by ref."""
+        where, params = (filters or Filters()).where()
+        row = self.db.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0) FROM conversations WHERE {where}", params
+        ).fetchone()
+        started, completed = int(row[0]), int(row[1])
+        stopped = self.db.execute(
+            f"SELECT state, COUNT(*) FROM conversations WHERE {where} AND status != 'completed'"
+            " GROUP BY state ORDER BY COUNT(*) DESC, state", params).fetchall()
+        by_ref = self.db.execute(
+            f"SELECT COALESCE(ref, ''), COUNT(*), COALESCE(SUM(status = 'completed'), 0) FROM conversations"
+            f" WHERE {where} GROUP BY COALESCE(ref, '') ORDER BY COUNT(*) DESC, 1", params).fetchall()
+        return {
+            "started": started,
+            "completed": completed,
+            "completion_rate": completed / started if started else 0.0,
+            "stopped_at": [{"question": q, "count": n} for q, n in stopped],
+            "by_ref": [{"ref": r or None, "started": n, "completed": c,
+                        "completion_rate": c / n if n else 0.0} for r, n, c in by_ref],
+        }
+
+    def funnel(self, filters: Filters | None = None) -> dict[str, int]:
+        """How many of the matching conversations reached each question (were asked it)."""
+        where, params = (filters or Filters()).where()
+        rows = self.db.execute(
+            "SELECT question_id, COUNT(DISTINCT conversation_id) FROM turns WHERE role = 'advisor'"
+            f" AND question_id IS NOT NULL AND conversation_id IN (SELECT id FROM conversations WHERE {where})"
+            " GROUP BY question_id", params).fetchall()
+        return {question: int(count) for question, count in rows}
+
+    def save_review(self, conversation_id: int, reviewed: bool, tags: Sequence[str], note: str,
+                    verdict: str | None) -> None:
+        """A reviewer's marks on one conversation (replacing earlier ones)."""
+        if verdict not in (None, *VERDICTS):
+            raise AdvisorError(f"verdict must be one of {', '.join(VERDICTS)}")
+        self.get(conversation_id)  # raises for an unknown id
+        self.db.execute(
+            "INSERT INTO reviews (conversation_id, reviewed, tags, note, verdict, updated_at)"
+            " VALUES (:id, :reviewed, :tags, :note, :verdict, :at) ON CONFLICT (conversation_id) DO UPDATE SET"
+            " reviewed = excluded.reviewed, tags = excluded.tags, note = excluded.note,"
+            " verdict = excluded.verdict, updated_at = excluded.updated_at",
+            {"id": conversation_id, "reviewed": int(reviewed), "tags": json.dumps(list(tags), ensure_ascii=False),
+             "note": note, "verdict": verdict, "at": now()},
+        )
+
+    def review(self, conversation_id: int) -> dict[str, Any]:
+        rows = list(self.db.query("SELECT * FROM reviews WHERE conversation_id = ?", [conversation_id]))
+        if not rows:
+            return {"reviewed": False, "tags": [], "note": "", "verdict": None, "updated_at": None}
+        row = rows[0]
+        return {"reviewed": bool(row["reviewed"]), "tags": json.loads(row["tags"] or "[]"),
+                "note": row["note"] or "", "verdict": row["verdict"], "updated_at": row["updated_at"]}
+
+    # -- reminders ---------------------------------------------------------------------------
+    def idle(self, channel: str, idle_since: str) -> list[Conversation]:
+        """Conversations in progress, untouched since ``idle_since`` and not reminded yet."""
+        rows = self.db.query(
+            "SELECT * FROM conversations WHERE channel = ? AND status = 'in_progress' AND nudged_at IS NULL"
+            " AND updated_at < ? ORDER BY id", [channel, idle_since])
+        return [Conversation.from_row(row) for row in rows]
+
+    def mark_nudged(self, conversation_id: int) -> bool:
+        """Record the reminder; False if another instance already did (so it is sent once)."""
+        cursor = self.db.execute(
+            "UPDATE conversations SET nudged_at = ? WHERE id = ? AND nudged_at IS NULL", [now(), conversation_id])
+        return cursor.rowcount == 1
+
+    def abandon_idle(self, idle_since: str) -> int:
+        """Mark conversations in progress and untouched since ``idle_since`` abandoned."""
+        cursor = self.db.execute(
+            "UPDATE conversations SET status = 'abandoned' WHERE status = 'in_progress' AND updated_at < ?",
+            [idle_since])
+        return cursor.rowcount
 
     def transcript(self, conversation_id: int) -> list[dict[str, Any]]:
         return list(self.db.query(

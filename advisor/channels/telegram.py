@@ -423,9 +423,7 @@ class TelegramChannel:
         value = outcome.step.accepted
         if value is None:
             return self.renderer.plain("skipped")
-        if isinstance(value, dict):
-            return ", ".join(str(v) for k, v in value.items() if k in ("name", "email", "phone") and v)
-        return self.renderer.label(question.id, value)
+        return self.service.describe(question.id, value)
 
     async def _after(self, update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
         query = update.callback_query
@@ -443,7 +441,7 @@ class TelegramChannel:
         elif press.target == "report":
             await context.bot.send_chat_action(chat, ChatAction.UPLOAD_DOCUMENT)
             document = self.renderer.report(conversation.recommendation, conversation.state.answers,
-                                            generated_at=conversation.completed_at or now())
+                                            generated_at=_readable(conversation.completed_at or now()))
             await context.bot.send_document(
                 chat, InputFile(document.encode("utf-8"), filename="outsourcing-recommendation.html"),
                 caption=self.renderer.telegram("report_caption"), parse_mode=ParseMode.HTML)
@@ -560,6 +558,11 @@ class TelegramChannel:
         except BadRequest as error:
             if "not modified" not in str(error).lower():
                 raise
+
+
+def _readable(stamp: str) -> str:
+    """2026-11-29T20:21:34Z -> 2026-11-29 20:21 UTC"""
+    return stamp[:16].replace("T", " ") + " UTC"
 
 
 def build_application(service: AdvisorService, token: str, api_url: str, rate_limit: bool = True) -> Application:

@@ -1,0 +1,158 @@
+"""Views of stored conversations for the people behind the bot: tables, CSV rows, one conversation.
+
+Pure formatting over what ``advisor.store`` returns: the command line, the admin commands in
+Telegram and the review dashboard all use these, so a reviewer sees the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TextIO
+
+from advisor import AdvisorError
+from advisor.export import record
+from advisor.store import Conversation
+
+CSV_FIELDS = ("id", "channel", "user_id", "ref", "status", "started_at", "completed_at", "dialog_version",
+              "readiness_score", "profile", "engagement_model", "top_functions", "contact_name",
+              "contact_email", "contact_phone", "reviewed", "verdict", "tags", "note", "summary", "answers")
+REF_PART = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+
+
+def parse_since(value: str | None, today: date | None = None) -> str | None:
+    """``2026-11-01``, a full ISO time, or ``7d`` (the last 7 days) -> an ISO timestamp to compare with."""
+    if not value:
+        return None
+    value = value.strip()
+    days = re.fullmatch(r"(\d{1,4})d", value)
+    if days:
+        start = (today or datetime.now(UTC).date()) - timedelta(days=int(days.group(1)))
+        return start.isoformat()
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise AdvisorError(f"--since: expected a date such as 2026-11-01 or a number of days such as 7d, "
+                           f"got {value!r}") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.isoformat() if len(value) > 10 else parsed.date().isoformat()
+
+
+def deep_link(username: str, ref: str, campaign: str | None = None) -> str:
+    """``https://t.me/<bot>?start=<ref>[--<campaign>]``; refuses what Telegram would refuse."""
+    for name, part in (("REF", ref), ("--campaign", campaign)):
+        if part is not None and not REF_PART.match(part):
+            raise AdvisorError(f"{name} must be 1-40 characters of A-Z a-z 0-9 _, got {part!r}")
+    payload = ref if campaign is None else f"{ref}--{campaign}"
+    if len(payload) > 64:
+        raise AdvisorError(f"the link's payload {payload!r} is longer than Telegram's 64 characters")
+    return f"https://t.me/{username.lstrip('@')}?start={payload}"
+
+
+def contact_of(conversation: Conversation) -> dict[str, Any] | None:
+    """Contact details the person gave with consent (at the last question or after the advice)."""
+    if conversation.contact:
+        return conversation.contact
+    given = conversation.state.answers.get("contact")
+    return given if isinstance(given, dict) and given.get("consent") else None
+
+
+def name_of(conversation: Conversation) -> str | None:
+    contact = contact_of(conversation)
+    return (contact or {}).get("name") or None
+
+
+def top_functions(conversation: Conversation, count: int = 3) -> list[str]:
+    rec = conversation.recommendation or {}
+    return [f["name"] for f in rec.get("functions", []) if not f.get("suggested")][:count]
+
+
+def csv_row(conversation: Conversation, review: Mapping[str, Any]) -> dict[str, Any]:
+    rec = conversation.recommendation or {}
+    contact = contact_of(conversation) or {}
+    return {
+        "id": conversation.id,
+        "channel": conversation.channel,
+        "user_id": conversation.user_id,
+        "ref": conversation.ref or "",
+        "status": conversation.status,
+        "started_at": conversation.started_at,
+        "completed_at": conversation.completed_at or "",
+        "dialog_version": conversation.dialog_version,
+        "readiness_score": rec.get("readiness_score", ""),
+        "profile": rec.get("profile", ""),
+        "engagement_model": (rec.get("engagement_model") or {}).get("id", ""),
+        "top_functions": "; ".join(top_functions(conversation)),
+        "contact_name": contact.get("name") or "",
+        "contact_email": contact.get("email") or "",
+        "contact_phone": contact.get("phone") or "",
+        "reviewed": "yes" if review.get("reviewed") else "no",
+        "verdict": review.get("verdict") or "",
+        "tags": ", ".join(review.get("tags") or []),
+        "note": review.get("note") or "",
+        "summary": conversation.summary or "",
+        "answers": json.dumps(dict(conversation.state.answers), ensure_ascii=False),
+    }
+
+
+def write_csv(rows: Iterable[Mapping[str, Any]], out: TextIO) -> int:
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    count = 0
+    for row in rows:
+        writer.writerow({key: _cell(value) for key, value in row.items()})
+        count += 1
+    return count
+
+
+def _cell(value: Any) -> Any:
+    """Keep a spreadsheet from running what a prospect typed (CSV formula injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    buffer = io.StringIO()
+    write_csv(rows, buffer)
+    return buffer.getvalue()
+
+
+def write_jsonl(conversations: Iterable[Conversation], out: TextIO) -> int:
+    count = 0
+    for conversation in conversations:
+        out.write(json.dumps(record(conversation), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def table_rows(conversations: Iterable[Conversation]) -> list[list[Any]]:
+    rows = []
+    for c in conversations:
+        rec = c.recommendation or {}
+        rows.append([
+            c.id, c.started_at[:16].replace("T", " "), c.channel, c.ref or "", c.status,
+            rec.get("readiness_score", ""), rec.get("profile", ""), ", ".join(top_functions(c, 2)),
+            name_of(c) or "",
+        ])
+    return rows
+
+
+TABLE_HEADERS = ["id", "started", "channel", "ref", "status", "score", "profile", "top functions", "name"]
+
+
+def transcript_lines(turns: Iterable[Mapping[str, Any]]) -> list[str]:
+    lines = []
+    for turn in turns:
+        who = "advisor" if turn["role"] == "advisor" else "person "
+        lines.append(f"{turn['at'][11:19]} {who}  {turn['text']}")
+    return lines
+
+
+def percent(rate: float) -> str:
+    return f"{rate * 100:.0f}%"
