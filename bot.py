@@ -95,6 +95,34 @@ def telegram_settings(require_webhook: bool = True) -> dict[str, object]:
     return settings
 
 
+def parse_duration(name: str, value: str) -> float | None:
+    """``24h``, ``30m``, ``90s``, ``2d`` or seconds -> seconds; ``off`` or ``0`` -> None."""
+    value = value.strip().lower()
+    if value in ("off", "0", "none", "never"):
+        return None
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd]?)", value)
+    if not found:
+        raise AdvisorError(f"{name} must be a duration such as 24h, 30m, 90s or 2d (or off), got {value!r}")
+    return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
+
+
+def telegram_options():
+    """Lead alerts, admins and reminders, from ADVISOR_SALES_CHAT_ID, ADVISOR_ADMIN_IDS, ADVISOR_NUDGE_AFTER."""
+    from advisor.channels.telegram import Options
+
+    sales = os.environ.get("ADVISOR_SALES_CHAT_ID", "").strip()
+    if sales and not re.fullmatch(r"-?\d+", sales):
+        raise AdvisorError(f"ADVISOR_SALES_CHAT_ID must be a chat id (a number such as -1001234567890), got {sales!r}")
+    admins = [part.strip() for part in os.environ.get("ADVISOR_ADMIN_IDS", "").split(",") if part.strip()]
+    if any(not part.isdecimal() for part in admins):
+        raise AdvisorError("ADVISOR_ADMIN_IDS must be Telegram user ids separated by commas, e.g. 12345,67890")
+    return Options(
+        sales_chat_id=int(sales) if sales else None,
+        admin_ids=frozenset(int(part) for part in admins),
+        nudge_after=parse_duration("ADVISOR_NUDGE_AFTER", os.environ.get("ADVISOR_NUDGE_AFTER", "24h")),
+    )
+
+
 def cmd_telegram(args: argparse.Namespace) -> int:
     from telegram import Update
     from telegram.error import InvalidToken, NetworkError, TelegramError
@@ -103,10 +131,11 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     from advisor.service import build_service
 
     settings = telegram_settings()
+    options = telegram_options()
     token, api_url = str(settings["token"]), str(settings["api_url"])
     hide_token_in_logs(token)
     service = build_service(db_path(args), dialog_path(getattr(args, "dialog", None)))
-    app = build_application(service, token, api_url)
+    app = build_application(service, token, api_url, options)
     try:
         if settings["webhook_url"]:
             app.run_webhook(

@@ -30,6 +30,7 @@ class Outcome:
     conversation: Conversation
     step: Step
     resumed: bool = False
+    completed: bool = False  # this step completed the conversation (the recommendation is new)
 
 
 class AdvisorService:
@@ -100,7 +101,7 @@ class AdvisorService:
             summary = self.renderer.summary(recommendation, step.state.answers)
         turns = [person, self._advisor_turn(step)] if log else [person]
         self.store.save(conversation.id, step.state, turns, recommendation=recommendation, summary=summary)
-        return Outcome(self.store.get(conversation.id), step)
+        return Outcome(self.store.get(conversation.id), step, completed=recommendation is not None)
 
     def _advisor_turn(self, step: Step) -> Turn:
         if step.kind == "finish":

@@ -100,7 +100,8 @@ class BotProcess:
                 raise AssertionError(f"the bot did not start polling:\n{self.output()}") from None
 
     def output(self) -> str:
-        self._log_file.flush()
+        if not self._log_file.closed:
+            self._log_file.flush()
         return self.log.read_text(encoding="utf-8")
 
     def kill(self) -> None:

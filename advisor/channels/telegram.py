@@ -23,11 +23,13 @@ Callback data are short explicit strings (at most 64 bytes):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telegram import (
@@ -42,7 +44,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -56,11 +58,11 @@ from telegram.ext import (
     filters,
 )
 
-from advisor import AdvisorError
+from advisor import AdvisorError, reports
 from advisor.dialog import Question
 from advisor.engine import Step
 from advisor.service import AdvisorService, Outcome
-from advisor.store import Conversation, now
+from advisor.store import Conversation, Filters, now
 
 log = logging.getLogger(__name__)
 
@@ -186,13 +188,32 @@ def parse_callback(data: str | None) -> Press | None:
     return None
 
 
+@dataclass(frozen=True)
+class Options:
+    """What the people running the bot configure (see bot.py for the environment variables)."""
+
+    sales_chat_id: int | None = None  # lead alerts go there
+    admin_ids: frozenset[int] = frozenset()  # may use /stats, /leads, /lead, /export
+    nudge_after: float | None = 24 * 3600  # seconds idle before the one reminder; None: never
+    abandon_after: float = 7 * 24 * 3600  # seconds idle before a conversation counts as abandoned
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What send() needs of a handler's context, for work outside handlers (reminders)."""
+
+    bot: Any
+
+
 class TelegramChannel:
     """Handlers that turn updates into AdvisorService calls and steps into Telegram messages."""
 
-    def __init__(self, service: AdvisorService):
+    def __init__(self, service: AdvisorService, options: Options | None = None):
         self.service = service
         self.renderer = service.renderer
         self.engine = service.engine
+        self.options = options or Options()
+        self._reminders: asyncio.Task[None] | None = None
 
     # -- composition ---------------------------------------------------------------------
     def register(self, app: Application) -> None:
@@ -206,6 +227,9 @@ class TelegramChannel:
         app.add_handler(CommandHandler("privacy", self.on_privacy, filters=private))
         app.add_handler(CommandHandler("forget", self.on_forget, filters=private))
         app.add_handler(CommandHandler("cancel", self.on_cancel, filters=private))
+        for name, handler in (("stats", self.on_stats), ("leads", self.on_leads), ("lead", self.on_lead),
+                              ("export", self.on_export)):
+            app.add_handler(CommandHandler(name, self.admin_only(handler), filters=private))
         app.add_handler(CallbackQueryHandler(self.on_press))
         app.add_handler(MessageHandler(private & filters.CONTACT, self.on_contact))
         app.add_handler(MessageHandler(
@@ -219,18 +243,143 @@ class TelegramChannel:
         await app.bot.set_my_commands(
             [BotCommand(name, self.renderer.plain("command", name=name)) for name in COMMANDS]
         )
+        if self.options.nudge_after is not None:
+            self._reminders = asyncio.create_task(self.remind_forever(app.bot), name="advisor-reminders")
+
+    async def post_stop(self, app: Application) -> None:
+        if self._reminders is not None:
+            self._reminders.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reminders
+
+    # -- reminders -------------------------------------------------------------------------
+    async def remind_forever(self, bot: Any) -> None:
+        """Check for idle conversations now (a restart may have missed some), then regularly."""
+        assert self.options.nudge_after is not None
+        interval = max(1.0, min(self.options.nudge_after / 4, 300.0))
+        while True:
+            try:
+                await self.remind(bot)
+            except Exception:
+                log.exception("reminders failed; trying again in %.0f s", interval)
+            await asyncio.sleep(interval)
+
+    async def remind(self, bot: Any) -> int:
+        """One reminder to each conversation idle past ``nudge_after``; abandon those idle for days.
+
+        The reminder is recorded before it is sent (and only by the instance whose update wins), so a
+        restart neither repeats nor loses it: at worst one reminder is lost to a crash mid-send.
+        """
+        assert self.options.nudge_after is not None
+        store = self.service.store
+        store.abandon_idle(_ago(self.options.abandon_after))
+        sent = 0
+        for conversation in store.idle(CHANNEL, _ago(self.options.nudge_after)):
+            if not store.mark_nudged(conversation.id):
+                continue
+            chat_id = int(conversation.user_id)
+            try:
+                await self.send(chat_id, self.renderer.telegram("reminder"), _Context(bot))
+                await self.show(chat_id, Outcome(conversation, self.engine.resume(conversation.state), True),
+                                _Context(bot))
+                sent += 1
+            except (Forbidden, BadRequest) as error:
+                log.info("reminder to conversation %s not delivered: %s", conversation.id, error)
+        return sent
+
+    # -- lead alerts -----------------------------------------------------------------------
+    async def alert(self, event: str, conversation: Conversation, bot: Any, telegram_name: str | None) -> None:
+        """Post a lead card to the sales chat, if one is set; never let it disturb the prospect."""
+        if self.options.sales_chat_id is None:
+            return
+        card = self.renderer.telegram(
+            "lead_card", event=event, id=conversation.id, ref=conversation.ref,
+            name=reports.name_of(conversation) or telegram_name, rec=conversation.recommendation or {},
+            top=reports.top_functions(conversation), contact=reports.contact_of(conversation))
+        try:
+            await bot.send_message(self.options.sales_chat_id, card, parse_mode=ParseMode.HTML,
+                                   disable_web_page_preview=True)
+        except TelegramError as error:
+            log.warning("lead alert for conversation %s not delivered: %s", conversation.id, error)
+
+    # -- admin commands --------------------------------------------------------------------
+    def admin_only(self, handler: Any) -> Any:
+        """Admins get the command; anyone else the same answer as for an unknown command."""
+
+        async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            user = update.effective_user
+            if user is None or user.id not in self.options.admin_ids:
+                await self.on_unknown_command(update, context)
+                return
+            await handler(update, context)
+
+        return guarded
+
+    async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        days = _whole_number(context.args, default=30, high=3650)
+        since = reports.parse_since(f"{days}d")
+        stats = self.service.store.stats(Filters(since=since))
+        funnel = self.service.store.funnel(Filters(since=since))
+        order = list(self.service.dialog.order)
+        stopped = [{**row, "text": self._question_text(row["question"])} for row in stats["stopped_at"]]
+        await self.send(self._chat(update), self.renderer.telegram(
+            "stats", days=days, stats=stats, stopped=stopped,
+            funnel=[(qid, funnel.get(qid, 0)) for qid in order if qid in funnel]), context)
+
+    async def on_leads(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        count = _whole_number(context.args, default=10, high=50)
+        leads = list(self.service.store.conversations(Filters(status="completed"), newest_first=True, limit=count))
+        rows = [{"id": c.id, "name": reports.name_of(c), "ref": c.ref, "score": (c.recommendation or {}).get(
+            "readiness_score"), "profile": (c.recommendation or {}).get("profile"),
+                 "top": reports.top_functions(c, 2), "at": _readable(c.completed_at or c.started_at)}
+                for c in leads]
+        await self.send(self._chat(update), self.renderer.telegram("leads", leads=rows), context)
+
+    async def on_lead(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = self._chat(update)
+        conversation_id = _whole_number(context.args, default=None, high=2**62)
+        try:
+            conversation = self.service.store.get(conversation_id) if conversation_id else None
+        except AdvisorError:
+            conversation = None
+        if conversation is None:
+            await self.send(chat, self.renderer.telegram("no_lead", given=" ".join(context.args or [])), context)
+            return
+        text = self.renderer.telegram(
+            "lead", c=conversation, contact=reports.contact_of(conversation),
+            transcript=self.service.store.transcript(conversation.id))
+        for chunk in split_message(text):
+            await self.send(chat, chunk, context)
+
+    async def on_export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = self._chat(update)
+        store = self.service.store
+        await context.bot.send_chat_action(chat, ChatAction.UPLOAD_DOCUMENT)
+        rows = [reports.csv_row(c, store.review(c.id)) for c in store.conversations()]
+        await context.bot.send_document(
+            chat, InputFile(reports.csv_text(rows).encode("utf-8"), filename=f"conversations-{now()[:10]}.csv"),
+            caption=self.renderer.telegram("export_caption", count=len(rows)), parse_mode=ParseMode.HTML)
+
+    def _question_text(self, question_id: str) -> str:
+        question = self.service.dialog.questions.get(question_id)
+        return question.text if question else question_id
 
     # -- sending -------------------------------------------------------------------------
     async def send(self, chat_id: int, text: str, context: ContextTypes.DEFAULT_TYPE, **kwargs: Any) -> Message:
         return await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
                                               disable_web_page_preview=True, **kwargs)
 
-    async def show(self, chat_id: int, outcome: Outcome, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def show(self, chat_id: int, outcome: Outcome, context: ContextTypes.DEFAULT_TYPE,
+                   telegram_name: str | None = None) -> None:
         """Send a step: a question with its keyboard, or the recommendation and what next."""
         step = outcome.step
         if step.kind == "finish":
             await self.send_recommendation(chat_id, outcome.conversation, step.recommendation, context,
                                            preparing=True)
+            if outcome.completed:
+                contact = reports.contact_of(outcome.conversation)
+                await self.alert("expert" if contact else "completed", outcome.conversation, context.bot,
+                                 telegram_name)
             return
         await self.send(chat_id, self.renderer.step(step, "html"), context,
                         reply_markup=self.keyboard(outcome.conversation.id, step))
@@ -343,7 +492,8 @@ class TelegramChannel:
         if current is None:
             await self.nudge(update, context, None)
             return
-        await self.show(chat, self.service.answer(current, update.message.text), context)
+        await self.show(chat, self.service.answer(current, update.message.text), context,
+                        telegram_name=self._first_name(update))
 
     async def on_contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -356,7 +506,7 @@ class TelegramChannel:
         name = " ".join(filter(None, (shared.first_name, shared.last_name)))
         if current is not None and current.state.current == "contact":
             await self.show(chat, self.service.answer(current, f"{name} +{shared.phone_number.lstrip('+')}"),
-                            context)
+                            context, telegram_name=self._first_name(update))
             return
         latest = self.service.store.latest(CHANNEL, self._user(update), status="completed")
         if latest is None or latest.consent_at is None:
@@ -368,6 +518,7 @@ class TelegramChannel:
         })
         await self.send(chat, self.renderer.telegram("contact_thanks", name=shared.first_name), context,
                         reply_markup=ReplyKeyboardRemove())
+        await self.alert("contact", self.service.store.get(latest.id), context.bot, self._first_name(update))
 
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -417,7 +568,7 @@ class TelegramChannel:
                 done = self.renderer.telegram("answered", number=before.number, total=before.total,
                                               text=question.text, answer=self._answer_label(question, outcome))
             await self._edit_text(query.message, done)
-        await self.show(chat, outcome, context)
+        await self.show(chat, outcome, context, telegram_name=self._first_name(update))
 
     def _answer_label(self, question: Question, outcome: Outcome) -> str:
         value = outcome.step.accepted
@@ -466,6 +617,7 @@ class TelegramChannel:
             await self.send(chat, self.renderer.telegram("no_consent"), context)
             return
         self.service.store.record_consent(conversation.id)
+        await self.alert("expert", conversation, context.bot, self._first_name(update))
         keyboard = ReplyKeyboardMarkup([[KeyboardButton(self.renderer.button("share_contact"), request_contact=True)]],
                                        one_time_keyboard=True, resize_keyboard=True)
         await self.send(chat, self.renderer.telegram("share_contact"), context, reply_markup=keyboard)
@@ -503,6 +655,8 @@ class TelegramChannel:
         if current is None:
             latest = self.service.store.latest(CHANNEL, self._user(update))
             name = "completed" if latest is not None and latest.status == "completed" else "no_conversation"
+            if lead == "unknown_command":
+                name = "unknown_command_idle"
             await self.send(chat, self.renderer.telegram(name), context)
             return
         if lead:
@@ -523,6 +677,9 @@ class TelegramChannel:
     def _chat(self, update: Update) -> int:
         assert update.effective_chat is not None
         return update.effective_chat.id
+
+    def _first_name(self, update: Update) -> str | None:
+        return update.effective_user.first_name if update.effective_user else None
 
     def _user(self, update: Update) -> str:
         assert update.effective_user is not None
@@ -560,15 +717,29 @@ class TelegramChannel:
                 raise
 
 
+def _ago(seconds: float) -> str:
+    """The store's timestamp format, ``seconds`` ago."""
+    moment = datetime.now(UTC) - timedelta(seconds=seconds)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _whole_number(args: list[str] | None, default: Any, high: int) -> Any:
+    """The first argument of a command as a whole number from 1 to ``high``, else ``default``."""
+    if args and args[0].isdecimal() and 1 <= int(args[0]) <= high:
+        return int(args[0])
+    return default
+
+
 def _readable(stamp: str) -> str:
     """2026-11-29T20:21:34Z -> 2026-11-29 20:21 UTC"""
     return stamp[:16].replace("T", " ") + " UTC"
 
 
-def build_application(service: AdvisorService, token: str, api_url: str, rate_limit: bool = True) -> Application:
+def build_application(service: AdvisorService, token: str, api_url: str, options: Options | None = None,
+                      rate_limit: bool = True) -> Application:
     """The python-telegram-bot Application for the advisor, calling ``{api_url}/bot{token}/{method}``."""
     api_url = api_url.rstrip("/")
-    channel = TelegramChannel(service)
+    channel = TelegramChannel(service, options)
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -576,6 +747,7 @@ def build_application(service: AdvisorService, token: str, api_url: str, rate_li
         .base_file_url(f"{api_url}/file/bot")
         .concurrent_updates(PerChatUpdateProcessor())
         .post_init(channel.post_init)
+        .post_stop(channel.post_stop)
     )
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter())
