@@ -18,6 +18,7 @@ import getpass
 import logging
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -363,6 +364,43 @@ def bot_username() -> str:
                            f"{str(error).replace(token, '<token>')}") from None
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from advisor.channels.review import build_review_app
+    from advisor.service import build_service
+
+    token = os.environ.get("ADVISOR_REVIEW_TOKEN", "").strip()
+    if not token:
+        raise AdvisorError("ADVISOR_REVIEW_TOKEN is not set: choose a long random token, export it, and give it "
+                           "to the reviewers (e.g. export ADVISOR_REVIEW_TOKEN=$(python3 -c 'import secrets; "
+                           "print(secrets.token_urlsafe(24))'))")
+    if len(token) < 16:
+        print("warning: ADVISOR_REVIEW_TOKEN is shorter than 16 characters; anyone who guesses it reads every "
+              "conversation", file=sys.stderr)
+    service = build_service(db_path(args), dialog_path(None))
+    app = build_review_app(service, token)
+
+    async def serve() -> None:
+        try:
+            server = app.listen(args.port, address=args.host, xheaders=args.behind_proxy)
+        except OSError as error:
+            raise AdvisorError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+        print(f"Review dashboard on http://{args.host}:{args.port}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        server.stop()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        service.store.close()
+    return 0
+
+
 def cmd_default(args: argparse.Namespace) -> int:
     if os.environ.get("TELEGRAM_BOT_TOKEN"):
         return cmd_telegram(args)
@@ -438,7 +476,21 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--campaign", help="a campaign, e.g. spring24; the link's ref becomes REF--CAMPAIGN")
     link.add_argument("--username", help="the bot's username, without asking the Bot API")
     link.set_defaults(func=cmd_link)
+    add_review_parser(commands)
     return parser
+
+
+def add_review_parser(commands) -> None:
+    review = commands.add_parser(
+        "review", help="serve the review dashboard (needs ADVISOR_REVIEW_TOKEN)",
+        description="Serve the review dashboard: the conversation list with filters and full-text search, "
+        "each conversation with its score drivers and transcript, the funnel, CSV download, and reviewers' "
+        "marks. Reviewers sign in with ADVISOR_REVIEW_TOKEN; scripts send 'Authorization: Bearer <token>'.")
+    review.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    review.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    review.add_argument("--behind-proxy", action="store_true",
+                        help="trust X-Forwarded-For/-Proto from a reverse proxy (for https cookies)")
+    review.set_defaults(func=cmd_review)
 
 
 def add_filters(parser: argparse.ArgumentParser, status: bool = False, search: bool = False) -> None:

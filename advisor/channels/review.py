@@ -1,0 +1,235 @@
+"""The review dashboard: stored conversations for sales managers and reviewers, on the web.
+
+Tornado (which python-telegram-bot's webhooks extra already brings) serving pages rendered from
+``templates/review/`` with the advisor's one Jinja environment. Everything is behind
+``ADVISOR_REVIEW_TOKEN``: people sign in with it once (an HttpOnly, SameSite=Strict signed cookie),
+scripts send ``Authorization: Bearer <token>``. Forms carry tornado's XSRF token; every filter goes
+to the store as a SQL parameter; every page is autoescaped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from typing import Any
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+from tornado.web import Application, HTTPError, RequestHandler
+
+from advisor import AdvisorError, reports
+from advisor.service import AdvisorService
+from advisor.store import STATUSES, Filters
+
+COOKIE = "advisor_review"
+PAGE_SIZE = 50
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class Page(RequestHandler):
+    """What every page shares: who is signed in, the headers, rendering."""
+
+    service: AdvisorService
+    token: str
+
+    def initialize(self, service: AdvisorService, token: str) -> None:
+        self.service = service
+        self.token = token
+
+    def set_default_headers(self) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            self.set_header(name, value)
+
+    def bearer(self) -> str | None:
+        header = self.request.headers.get("Authorization", "")
+        return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+    def get_current_user(self) -> str | None:
+        bearer = self.bearer()
+        if bearer is not None:
+            return "script" if hmac.compare_digest(bearer.encode(), self.token.encode()) else None
+        if self.get_signed_cookie(COOKIE, max_age_days=7) == b"reviewer":
+            return "reviewer"
+        return None
+
+    def prepare(self) -> None:
+        if getattr(self, "public", False) or self.current_user:
+            return
+        if self.request.headers.get("Authorization") is not None or self.request.method != "GET":
+            raise HTTPError(401)
+        self.redirect("/login?" + urlencode({"next": self.request.uri or "/"}))
+
+    def check_xsrf_cookie(self) -> None:
+        if self.bearer() is not None and self.current_user == "script":
+            return  # a script with the token: no browser, no cross-site forgery
+        super().check_xsrf_cookie()
+
+    def page(self, name: str, **context: Any) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(self.service.renderer.render(
+            f"review/{name}.html", signed_in=bool(self.current_user),
+            xsrf=Markup(self.xsrf_form_html()),  # tornado's own hidden input, already escaped
+            **context))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish({401: "Unauthorized: sign in at /login, or send Authorization: Bearer <token>\n",
+                     403: "Forbidden\n", 404: "Not found\n"}.get(status_code, f"Error {status_code}\n"))
+
+    def filters(self) -> tuple[Filters, dict[str, str], str | None]:
+        """The list filters from the query string: (store filters, form values, an error to show)."""
+        values = {key: self.get_argument(key, "").strip()[:200] for key in ("q", "status", "ref", "since")}
+        error = None
+        since = None
+        if values["since"]:
+            try:
+                since = reports.parse_since(values["since"])
+            except AdvisorError as problem:
+                error, values["since"] = str(problem).replace("--since: ", "Started since: "), ""
+        status = values["status"] if values["status"] in STATUSES else None
+        return Filters(ref=values["ref"] or None, status=status, since=since,
+                       search=values["q"] or None), values, error
+
+
+class Login(Page):
+    public = True
+
+    def get(self) -> None:
+        if self.current_user:
+            self.redirect(self._next())
+            return
+        self.page("login", title="Sign in", nav="", error=None, next=self._next())
+
+    def post(self) -> None:
+        given = self.get_body_argument("token", "")
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            self.set_status(401)
+            self.page("login", title="Sign in", nav="", error="That token is not right.", next=self._next())
+            return
+        self.set_signed_cookie(COOKIE, "reviewer", expires_days=7, httponly=True, samesite="Strict",
+                               secure=self.request.protocol == "https")
+        self.redirect(self._next())
+
+    def _next(self) -> str:
+        target = self.get_argument("next", "/")
+        # only a path on this site: never //evil.example or https://...
+        return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+class Logout(Page):
+    def post(self) -> None:
+        self.clear_cookie(COOKIE)
+        self.redirect("/login")
+
+
+class ConversationList(Page):
+    def get(self) -> None:
+        filters, values, error = self.filters()
+        store = self.service.store
+        total = store.count(filters)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        page = min(max(1, _int(self.get_argument("page", "1"), 1)), pages)
+        rows = [
+            {"c": c, "rec": c.recommendation, "review": store.review(c.id), "name": reports.name_of(c),
+             "top": reports.top_functions(c, 2)}
+            for c in store.conversations(filters, newest_first=True, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        ]
+        query = {k: v for k, v in values.items() if v}
+
+        def query_page(n: int) -> str:
+            return "/?" + urlencode({**query, "page": n})
+
+        self.page("list", title="Conversations", nav="list", page=page, pages=pages, total=total,
+                  rows=rows, filters=values, error=error, query=("?" + urlencode(query)) if query else "",
+                  query_page=query_page)
+
+
+
+class ConversationPage(Page):
+    def get(self, conversation_id: str) -> None:
+        store = self.service.store
+        conversation = self._conversation(conversation_id)
+        self.page("conversation", title=f"Conversation {conversation.id}", nav="", c=conversation,
+                  rec=conversation.recommendation, review=store.review(conversation.id),
+                  contact=reports.contact_of(conversation), transcript=store.transcript(conversation.id),
+                  saved=self.get_argument("saved", "") == "1")
+
+    def _conversation(self, conversation_id: str) -> Any:
+        try:
+            return self.service.store.get(int(conversation_id))
+        except (AdvisorError, ValueError):
+            raise HTTPError(404) from None
+
+
+class ReviewForm(ConversationPage):
+    def post(self, conversation_id: str) -> None:
+        conversation = self._conversation(conversation_id)
+        verdict = self.get_body_argument("verdict", "") or None
+        if verdict not in (None, "agree", "disagree"):
+            raise HTTPError(400)
+        tags = [t.strip()[:40] for t in self.get_body_argument("tags", "").split(",") if t.strip()][:20]
+        self.service.store.save_review(
+            conversation.id, reviewed=self.get_body_argument("reviewed", "") == "1", tags=tags,
+            note=self.get_body_argument("note", "")[:4000], verdict=verdict)
+        if self.current_user == "script":
+            self.finish({"ok": True, "review": self.service.store.review(conversation.id)})
+            return
+        self.redirect(f"/conversations/{conversation.id}?saved=1")
+
+
+class Funnel(Page):
+    def get(self) -> None:
+        filters, values, _ = self.filters()
+        filters = Filters(ref=filters.ref, since=filters.since)
+        store = self.service.store
+        stats = store.stats(filters)
+        reached = store.funnel(filters)
+        top = max(reached.values(), default=0) or 1
+        dialog = self.service.dialog
+        steps = [{"id": qid, "text": dialog.question(qid).text, "reached": reached.get(qid, 0),
+                  "share": reached.get(qid, 0) / top} for qid in dialog.order]
+        self.page("funnel", title="Funnel", nav="funnel", steps=steps, stats=stats, filters=values)
+
+
+class CsvDownload(Page):
+    def get(self) -> None:
+        filters, _, _ = self.filters()
+        store = self.service.store
+        rows = (reports.csv_row(c, store.review(c.id)) for c in store.conversations(filters))
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", 'attachment; filename="conversations.csv"')
+        self.finish(reports.csv_text(rows))
+
+
+def _int(value: str, default: int) -> int:
+    return int(value) if value.isdecimal() and len(value) < 9 else default
+
+
+def build_review_app(service: AdvisorService, token: str) -> Application:
+    """The dashboard as a tornado Application (signed cookies keyed from the token)."""
+    if not token:
+        raise AdvisorError("ADVISOR_REVIEW_TOKEN is not set: the dashboard never runs without a token")
+    args = {"service": service, "token": token}
+    secret = hashlib.sha256(b"advisor-review-cookie:" + token.encode()).hexdigest()
+    return Application(
+        [
+            (r"/", ConversationList, args),
+            (r"/login", Login, args),
+            (r"/logout", Logout, args),
+            (r"/conversations/(\d+)", ConversationPage, args),
+            (r"/conversations/(\d+)/review", ReviewForm, args),
+            (r"/funnel", Funnel, args),
+            (r"/export\.csv", CsvDownload, args),
+        ],
+        cookie_secret=secret,
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
+    )
