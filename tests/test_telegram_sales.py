@@ -1,0 +1,192 @@
+"""For the people behind the bot, on Telegram: lead alerts, admin commands, reminders to idle prospects.
+
+The real bot process against the fake Bot API; the database is read directly where that is the proof.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.personas import SALES_TEAM
+
+SALES_CHAT = -100500
+ADMIN = 7
+PROSPECT = 1001
+SETTINGS = {"ADVISOR_SALES_CHAT_ID": str(SALES_CHAT), "ADVISOR_ADMIN_IDS": f"{ADMIN},8", "ADVISOR_NUDGE_AFTER": "1h"}
+
+
+def type_answers(fake, chat: int, lines: list[str], first_name: str = "Ana") -> None:
+    """Type each line and wait for the bot's reply to it (confirming understood options with 'yes')."""
+    for line in lines:
+        mark = fake.mark()
+        fake.send_text(chat, line or "yes", first_name=first_name)
+        fake.wait_for(lambda method, params: method == "sendMessage" and params.get("chat_id") == chat,
+                      since=mark)
+
+
+def complete(fake, chat: int, ref: str | None = None, lines: list[str] = SALES_TEAM, first_name: str = "Ana"):
+    fake.send_text(chat, f"/start {ref}" if ref else "/start", first_name=first_name)
+    fake.wait_for_message(chat, contains="Question 1 of")
+    type_answers(fake, chat, lines, first_name)
+    fake.wait_for_message(chat, contains="What next?")
+
+
+@pytest.fixture
+def sales_bot(fake_api, start_bot, tmp_path: Path):
+    fake_api.add_chat(SALES_CHAT, first_name="Sales", chat_type="supergroup")
+    bot = start_bot(fake_api, env=SETTINGS, db=tmp_path / "advisor.db")
+    yield bot
+    assert fake_api.refusals == []
+    assert "Traceback" not in bot.output()
+
+
+def test_a_completed_conversation_posts_a_lead_card_to_the_sales_chat(fake_api, sales_bot):
+    complete(fake_api, PROSPECT, ref="rep_alice", first_name="Tom")
+    card = fake_api.wait_for_message(SALES_CHAT, contains="New recommendation")["text"]
+    assert "Tom" in card and "rep_alice" in card and "/lead 1" in card
+    assert "44/100" in card and "tactical" in card and "Telemarketing and cold calling" in card
+    assert "Contact" not in card  # no consent given: no contact details
+
+
+def test_contact_details_reach_the_card_only_with_consent(fake_api, sales_bot):
+    lines = [*SALES_TEAM[:-1], "Maria Lopez, maria@example.com"]
+    complete(fake_api, PROSPECT, lines=lines)
+    card = fake_api.wait_for_message(SALES_CHAT, contains="wants to talk to an expert")["text"]
+    assert "Maria Lopez" in card and "maria@example.com" in card
+
+
+def test_asking_for_an_expert_after_the_advice_alerts_sales_twice_with_the_phone_at_last(fake_api, sales_bot):
+    complete(fake_api, PROSPECT, first_name="Tom")
+    what_next = fake_api.wait_for_message(PROSPECT, contains="What next?")
+    expert = next(data for text, data in fake_api.buttons(what_next) if "expert" in text)
+    fake_api.press(PROSPECT, what_next["message_id"], expert)
+    consent = fake_api.wait_for_message(PROSPECT, contains="Do you agree?")
+    yes = next(data for text, data in fake_api.buttons(consent) if text.startswith("Yes"))
+    fake_api.press(PROSPECT, consent["message_id"], yes)
+    fake_api.wait_for_message(SALES_CHAT, contains="Waiting for their phone number")
+    fake_api.wait_for_message(PROSPECT, contains="share your phone number")
+    fake_api.send_contact(PROSPECT, "+44 20 7946 0958", "Tom")
+    card = fake_api.wait_for_message(SALES_CHAT, contains="shared contact details")["text"]
+    assert "Tom" in card and "+44 20 7946 0958".replace(" ", "") in card.replace(" ", "")
+
+
+def test_admins_get_stats_leads_a_lead_and_a_csv_export(fake_api, sales_bot):
+    complete(fake_api, PROSPECT, ref="rep_alice")
+    fake_api.send_text(2002, "/start")
+    fake_api.wait_for_message(2002, contains="Question 1 of")
+
+    fake_api.send_text(ADMIN, "/stats 7")
+    stats = fake_api.wait_for_message(ADMIN, contains="Last 7 days")["text"]
+    assert "Started: 2" in stats and "completed: 1" in stats and "50%" in stats
+    assert "rep_alice" in stats and "stage" in stats  # by ref, and where the other one stopped
+
+    fake_api.send_text(ADMIN, "/leads 5")
+    leads = fake_api.wait_for_message(ADMIN, contains="Latest leads")["text"]
+    assert "<code>1</code>" in leads and "rep_alice" in leads and "2002" not in leads
+
+    fake_api.send_text(ADMIN, "/lead 1")
+    lead = fake_api.wait_for_message(ADMIN, contains="Conversation 1")["text"]
+    assert "Summary" in lead and "Transcript" in lead and "Why the score is 44" in lead
+
+    fake_api.send_text(ADMIN, "/lead 999")
+    fake_api.wait_for_message(ADMIN, contains="No conversation 999")
+
+    mark = fake_api.mark()
+    fake_api.send_text(ADMIN, "/export")
+    fake_api.wait_for(lambda method, params: method == "sendDocument", since=mark)
+    name, content = fake_api.documents(ADMIN)[-1]
+    assert name.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
+    assert [row["id"] for row in rows] == ["1", "2"] and rows[0]["ref"] == "rep_alice"
+
+
+@pytest.mark.parametrize("command", ["/stats", "/leads", "/lead 1", "/export"])
+def test_admin_commands_answer_anyone_else_like_an_unknown_command(fake_api, sales_bot, command):
+    fake_api.send_text(PROSPECT, "/nonsense")
+    unknown = fake_api.wait_for_message(PROSPECT, contains="know that command")["text"]
+    mark = fake_api.mark()
+    fake_api.send_text(PROSPECT, command)
+    fake_api.wait_for(lambda method, params: method == "sendMessage" and params.get("chat_id") == PROSPECT,
+                      since=mark)
+    assert fake_api.messages(PROSPECT)[-1]["text"] == unknown
+    assert not fake_api.documents(PROSPECT)
+
+
+def set_idle(db: Path, user_id: int, hours: float) -> None:
+    with sqlite3.connect(db) as connection:
+        connection.execute(
+            "UPDATE conversations SET updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?) WHERE user_id = ?",
+            [f"-{hours * 3600:.0f} seconds", str(user_id)])
+
+
+def test_an_idle_conversation_gets_one_reminder_across_restarts(fake_api, start_bot, tmp_path: Path):
+    db = tmp_path / "advisor.db"
+    bot = start_bot(fake_api, env=SETTINGS, db=db)
+    fake_api.send_text(PROSPECT, "/start")
+    fake_api.wait_for_message(PROSPECT, contains="Question 1 of")
+    type_answers(fake_api, PROSPECT, ["3", "3"])
+    assert bot.stop() == 0
+
+    set_idle(db, PROSPECT, hours=2)
+    bot = start_bot(fake_api, env=SETTINGS, db=db)
+    fake_api.wait_for_message(PROSPECT, contains="Still there?")
+    reminder_question = fake_api.wait_for_message(PROSPECT, contains="Question 3 of")
+    assert bot.stop() == 0
+
+    bot = start_bot(fake_api, env=SETTINGS, db=db)  # restarted again: no second reminder
+    fake_api.send_text(PROSPECT, "1")  # and the person continues where they stopped
+    fake_api.wait_for_message(PROSPECT, contains="Question 4 of")
+    assert bot.stop() == 0
+    assert sum("Still there?" in m["text"] for m in fake_api.messages(PROSPECT)) == 1
+    assert reminder_question["reply_markup"]  # the question came back with its buttons
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT nudged_at IS NOT NULL FROM conversations").fetchone() == (1,)
+    assert fake_api.refusals == []
+
+
+def test_a_conversation_idle_for_a_week_counts_as_abandoned(fake_api, start_bot, tmp_path: Path):
+    db = tmp_path / "advisor.db"
+    bot = start_bot(fake_api, env=SETTINGS, db=db)
+    fake_api.send_text(PROSPECT, "/start")
+    fake_api.wait_for_message(PROSPECT, contains="Question 1 of")
+    assert bot.stop() == 0
+    set_idle(db, PROSPECT, hours=8 * 24)
+    bot = start_bot(fake_api, env=SETTINGS, db=db)
+    fake_api.send_text(ADMIN, "/stats")  # handled after the startup check: by then it has run
+    fake_api.wait_for_message(ADMIN, contains="Last 30 days")
+    assert bot.stop() == 0
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT status FROM conversations").fetchone() == ("abandoned",)
+    assert not any("Still there?" in m["text"] for m in fake_api.messages(PROSPECT))
+
+
+def test_reminders_can_be_switched_off(fake_api, start_bot, tmp_path: Path):
+    db = tmp_path / "advisor.db"
+    settings = {**SETTINGS, "ADVISOR_NUDGE_AFTER": "off"}
+    bot = start_bot(fake_api, env=settings, db=db)
+    fake_api.send_text(PROSPECT, "/start")
+    fake_api.wait_for_message(PROSPECT, contains="Question 1 of")
+    assert bot.stop() == 0
+    set_idle(db, PROSPECT, hours=30)
+    bot = start_bot(fake_api, env=settings, db=db)
+    fake_api.send_text(PROSPECT, "/help")
+    fake_api.wait_for_message(PROSPECT, contains="/forget")
+    assert bot.stop() == 0
+    assert not any("Still there?" in m["text"] for m in fake_api.messages(PROSPECT))
+
+
+@pytest.mark.parametrize(("name", "value"), [("ADVISOR_SALES_CHAT_ID", "sales"), ("ADVISOR_ADMIN_IDS", "7,x"),
+                                             ("ADVISOR_NUDGE_AFTER", "soon")])
+def test_bad_sales_settings_are_one_line_errors(fake_api, name, value):
+    from tests.conftest import run_bot
+
+    result = run_bot("telegram", env={"TELEGRAM_BOT_TOKEN": fake_api.token, "TELEGRAM_API_URL": fake_api.url,
+                                      name: value})
+    assert result.returncode != 0
+    assert name in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
