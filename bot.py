@@ -126,7 +126,7 @@ def telegram_options():
 
 def cmd_telegram(args: argparse.Namespace) -> int:
     from telegram import Update
-    from telegram.error import InvalidToken, NetworkError, TelegramError
+    from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
     from advisor.channels.telegram import build_application, hide_token_in_logs
     from advisor.service import build_service
@@ -134,7 +134,7 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     settings = telegram_settings()
     options = telegram_options()
     token, api_url = str(settings["token"]), str(settings["api_url"])
-    hide_token_in_logs(token)
+    hide_token_in_logs(token, *([str(settings["secret"])] if settings["webhook_url"] else []))
     service = build_service(db_path(args), dialog_path(getattr(args, "dialog", None)))
     app = build_application(service, token, api_url, options)
     try:
@@ -148,6 +148,12 @@ def cmd_telegram(args: argparse.Namespace) -> int:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
     except InvalidToken:
         raise AdvisorError(f"the Bot API at {api_url} refused TELEGRAM_BOT_TOKEN: check the token") from None
+    except BadRequest as error:  # a subclass of NetworkError: the API answered, and said no
+        raise AdvisorError(f"the Bot API at {api_url} refused a setting: {str(error).replace(token, '<token>')}"
+                           ) from None
+    except OSError as error:
+        raise AdvisorError(f"cannot listen on {settings.get('listen')}:{settings.get('port')} for the webhook "
+                           f"(TELEGRAM_WEBHOOK_LISTEN, TELEGRAM_WEBHOOK_PORT): {error.strerror or error}") from None
     except NetworkError as error:
         text = str(error).replace(token, "<token>")
         raise AdvisorError(f"cannot reach the Telegram Bot API at {api_url}: {text}") from None

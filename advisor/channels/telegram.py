@@ -128,20 +128,25 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:  # type: ignore[misc]
+        """Wait for the chat's turn *before* taking one of the concurrency slots, so that one
+        person's backlog never holds every other chat back."""
         key = _chat_key(update)
         if key is None:
-            await coroutine
+            await super().process_update(update, coroutine)
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                await super().process_update(update, coroutine)
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:
                 del self._waiting[key], self._locks[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
 
     async def initialize(self) -> None:
         """Nothing to set up: locks are made per chat as updates arrive."""
@@ -166,12 +171,18 @@ class Press:
     index: int | None
 
 
+_ID = re.compile(r"0|[1-9][0-9]{0,17}")
+
+
 def parse_callback(data: str | None) -> Press | None:
     """Callback data -> Press, or None for anything this bot did not send (forged, garbled)."""
     if not data or len(data.encode()) > 64:
         return None
     parts = data.split(":")
     kind = parts[0]
+    numbers = parts[1:2] + (parts[3:4] if kind in ("a", "t") else [])
+    if kind != "f" and not all(_ID.fullmatch(n) for n in numbers):
+        return None  # only the digits this bot writes: no " 12", "+12", "1_2", "012"
     try:
         if kind in ("a", "t") and len(parts) == 4:
             return Press(kind, int(parts[1]), parts[2], int(parts[3]))
@@ -405,6 +416,8 @@ class TelegramChannel:
             label = option.label
             if question.type == "multi":
                 label = ("✅ " if option.value in step.proposed else "▫️ ") + label
+            elif option.value in step.proposed:  # understood from the person's words: press to confirm
+                label = "✅ " + label
             elif option.value == step.previous:
                 label = "• " + label
             rows.append([InlineKeyboardButton(label, callback_data=f"{prefix}:{conversation_id}:{question.id}:{n}")])
@@ -430,7 +443,8 @@ class TelegramChannel:
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         user, chat = update.effective_user, update.effective_chat
         assert user is not None and chat is not None
-        ref = context.args[0] if context.args and REF_PATTERN.match(context.args[0]) else None
+        payload = " ".join(context.args or ())  # a payload with spaces is not one Telegram would send
+        ref = payload if REF_PATTERN.match(payload) else None
         outcome = self.service.open(CHANNEL, str(user.id), ref)
         if outcome.resumed:
             await self.send(chat.id, self.renderer.telegram("resumed", number=outcome.step.number), context)
@@ -600,6 +614,8 @@ class TelegramChannel:
             current = self.service.store.find_open(CHANNEL, user_id)
             if current is None:
                 outcome = self.service.open(CHANNEL, user_id, conversation.ref)
+            elif current.id > conversation.id:  # started over already (a double tap): show where it is
+                outcome = Outcome(current, self.engine.resume(current.state), resumed=True)
             else:
                 outcome = self.service.restart(current)
             await self.show(chat, outcome, context)
@@ -609,6 +625,9 @@ class TelegramChannel:
         assert query is not None and press.conversation_id is not None
         chat = self._chat(update)
         conversation = self._own(press.conversation_id, self._user(update))
+        if conversation is not None and conversation.consent_at is not None:
+            await query.answer(self.renderer.plain("already_answered"))  # a double tap
+            return
         await query.answer()
         await self._edit_markup(query.message, None)
         if conversation is None:
@@ -748,6 +767,7 @@ def build_application(service: AdvisorService, token: str, api_url: str, options
         .concurrent_updates(PerChatUpdateProcessor())
         .post_init(channel.post_init)
         .post_stop(channel.post_stop)
+        .post_shutdown(channel.post_stop)  # PTB skips post_stop when starting failed
     )
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter())
@@ -757,23 +777,41 @@ def build_application(service: AdvisorService, token: str, api_url: str, options
 
 
 class TokenFilter(logging.Filter):
-    """Replaces the bot token in every log record: httpx logs request URLs, which contain it."""
+    """Replaces a secret (the bot token, the webhook secret) in every log record, traceback included:
+    httpx logs request URLs, which contain the token, and PTB's errors quote it."""
 
-    def __init__(self, token: str):
+    def __init__(self, token: str, label: str = "<token>"):
         super().__init__()
         self.token = token
+        self.label = label
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.token:
-            message = record.getMessage()
-            if self.token in message:
-                record.msg = message.replace(self.token, "<token>")
-                record.args = ()
+        if not self.token:
+            return True
+        message = record.getMessage()
+        if self.token in message:
+            record.msg = message.replace(self.token, self.label)
+            record.args = ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, self.label)
         return True
 
 
-def hide_token_in_logs(token: str) -> None:
+class _StartupFailureFilter(logging.Filter):
+    """PTB logs a failed start (bad token, unreachable API) with a traceback; bot.py says it in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Network Retry Loop (Bootstrap")
+
+
+def hide_token_in_logs(token: str, *secrets: str) -> None:
     """Install TokenFilter on every handler of the root logger, and quiet httpx's request lines."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("telegram.ext").addFilter(_StartupFailureFilter())
     for handler in logging.getLogger().handlers:
         handler.addFilter(TokenFilter(token))
+        for secret in secrets:
+            handler.addFilter(TokenFilter(secret, "<secret>"))
