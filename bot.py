@@ -328,8 +328,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         for d in rec["drivers"]:
             print(f"  {d['points']:+4.0f}  {d['text']}")
         print()
-    else:
+    elif c.status == "in_progress":
         print(f"In progress at question '{c.state.current}'.")
+        print()
+    else:
+        print(f"Stopped at question '{c.state.current}' ({c.status}).")
         print()
     print("Transcript")
     for line in transcript_lines(turns):
@@ -465,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     summaries = commands.add_parser("summaries", help="a table of stored conversations, newest first",
                                     description="List stored conversations as a table, newest first.")
     add_filters(summaries, status=True, search=True)
-    summaries.add_argument("--limit", type=int, default=50, help="show at most this many (default: 50)")
+    summaries.add_argument("--limit", type=positive_int, default=50, help="show at most this many (default: 50)")
     summaries.set_defaults(func=cmd_summaries)
 
     show = commands.add_parser("show", help="one conversation: summary, score drivers, transcript",
@@ -484,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     link.set_defaults(func=cmd_link)
     add_review_parser(commands)
     return parser
+
+
+def positive_int(value: str) -> int:
+    if not value.isdecimal() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1, got {value!r}")
+    return int(value)
 
 
 def add_review_parser(commands) -> None:

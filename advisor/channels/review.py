@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -101,6 +102,7 @@ class Page(RequestHandler):
 
 class Login(Page):
     public = True
+    MAX_FAILURES = 10  # wrong tokens a minute from one address
 
     def get(self) -> None:
         if self.current_user:
@@ -109,8 +111,17 @@ class Login(Page):
         self.page("login", title="Sign in", nav="", error=None, next=self._next())
 
     def post(self) -> None:
+        address = self.request.remote_ip or "?"
+        failures: dict[str, list[float]] = self.settings["login_failures"]
+        recent = [t for t in failures.get(address, []) if time.monotonic() - t < 60]
+        if len(recent) >= self.MAX_FAILURES:  # guessing: slow it down to ten tries a minute
+            self.set_status(429)
+            self.page("login", title="Sign in", nav="", error="Too many wrong tokens: wait a minute.",
+                      next=self._next())
+            return
         given = self.get_body_argument("token", "")
         if not hmac.compare_digest(given.encode(), self.token.encode()):
+            failures[address] = [*recent, time.monotonic()]
             self.set_status(401)
             self.page("login", title="Sign in", nav="", error="That token is not right.", next=self._next())
             return
@@ -120,8 +131,10 @@ class Login(Page):
 
     def _next(self) -> str:
         target = self.get_argument("next", "/")
-        # only a path on this site: never //evil.example or https://...
-        return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+        # only a path on this site: never //evil.example, https://..., nor "/\t/evil" (browsers drop the tab)
+        local = (target.startswith("/") and not target.startswith("//") and "\\" not in target
+                 and not any(ch <= " " or ch == "\x7f" for ch in target))
+        return target if local else "/"
 
 
 class Logout(Page):
@@ -232,4 +245,5 @@ def build_review_app(service: AdvisorService, token: str) -> Application:
         cookie_secret=secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
+        login_failures={},
     )
