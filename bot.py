@@ -117,33 +117,63 @@ def telegram_options():
     admins = [part.strip() for part in os.environ.get("ADVISOR_ADMIN_IDS", "").split(",") if part.strip()]
     if any(not part.isdecimal() for part in admins):
         raise AdvisorError("ADVISOR_ADMIN_IDS must be Telegram user ids separated by commas, e.g. 12345,67890")
+    retention = os.environ.get("ADVISOR_RETENTION_DAYS", "").strip()
+    if retention and (not re.fullmatch(r"\d+(\.\d+)?", retention) or float(retention) <= 0):
+        raise AdvisorError(f"ADVISOR_RETENTION_DAYS must be a number of days above 0, got {retention!r}")
     return Options(
+        retention_days=float(retention) if retention else None,
         sales_chat_id=int(sales) if sales else None,
         admin_ids=frozenset(int(part) for part in admins),
         nudge_after=parse_duration("ADVISOR_NUDGE_AFTER", os.environ.get("ADVISOR_NUDGE_AFTER", "24h")),
     )
 
 
+def instance_lock(database: str):
+    """Hold an exclusive lock beside the database for as long as this process runs; a second bot on
+    the same database would answer every update twice, so it stops at once instead."""
+    import fcntl
+
+    path = f"{database}.lock"
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the process ends
+    except OSError as error:
+        raise AdvisorError(f"cannot create {path}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise AdvisorError(f"another advisor bot (pid {holder}) is already running on {database}; "
+                           "stop it first, or give this one its own ADVISOR_DB") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def cmd_telegram(args: argparse.Namespace) -> int:
+    import asyncio
+
     from telegram import Update
     from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
     from advisor.channels.telegram import build_application, hide_token_in_logs
+    from advisor.channels.webhook import serve_webhook
     from advisor.service import build_service
 
     settings = telegram_settings()
     options = telegram_options()
     token, api_url = str(settings["token"]), str(settings["api_url"])
     hide_token_in_logs(token, *([str(settings["secret"])] if settings["webhook_url"] else []))
+    lock = instance_lock(db_path(args))
     service = build_service(db_path(args), dialog_path(getattr(args, "dialog", None)))
     app = build_application(service, token, api_url, options)
     try:
         if settings["webhook_url"]:
-            app.run_webhook(
-                listen=str(settings["listen"]), port=int(settings["port"]),  # type: ignore[call-overload]
-                url_path=str(settings["path"]), webhook_url=str(settings["webhook_url"]),
-                secret_token=str(settings["secret"]), allowed_updates=Update.ALL_TYPES,
-            )
+            asyncio.run(serve_webhook(
+                app, listen=str(settings["listen"]), port=int(settings["port"]),  # type: ignore[call-overload]
+                path=str(settings["path"]), url=str(settings["webhook_url"]), secret=str(settings["secret"])))
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
     except InvalidToken:
@@ -161,6 +191,7 @@ def cmd_telegram(args: argparse.Namespace) -> int:
         raise AdvisorError(f"Telegram: {str(error).replace(token, '<token>')}") from None
     finally:
         service.store.close()
+        lock.close()
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +83,23 @@ def m003_reviews_nudges_search(db: Database) -> None:
     db["conversations"].create_index(["status", "updated_at"])
 
 
+@migrations()
+def m004_delivery(db: Database) -> None:
+    """Updates already handled (a redelivered one is handled once), the message that asked the current
+    question (a message typed before it answers nothing), people who blocked the bot."""
+    db["processed_updates"].create({"channel": str, "update_id": int, "at": str}, pk=("channel", "update_id"))
+    db["processed_updates"].create_index(["at"])
+    db["conversations"].add_column("asked_question", str)
+    db["conversations"].add_column("asked_message_id", int)
+    db["blocked"].create({"channel": str, "user_id": str, "at": str}, pk=("channel", "user_id"))
+
+
+SCHEMA_VERSION = 4  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
+
+# The update being handled, set by the channel around each update: every write of a conversation
+# records it in the same transaction, so a crash either keeps both or neither.
+current_update: ContextVar[tuple[str, int] | None] = ContextVar("current_update", default=None)
+
 VERDICTS = ("agree", "disagree")
 
 
@@ -147,6 +165,8 @@ class Conversation:
     consent_at: str | None = None
     contact: dict[str, Any] | None = None
     nudged_at: str | None = None
+    asked_question: str | None = None
+    asked_message_id: int | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Conversation:
@@ -171,6 +191,8 @@ class Conversation:
             consent_at=row.get("consent_at"),
             contact=json.loads(row["contact"]) if row.get("contact") else None,
             nudged_at=row.get("nudged_at"),
+            asked_question=row.get("asked_question"),
+            asked_message_id=row.get("asked_message_id"),
         )
 
 
@@ -272,17 +294,70 @@ class Store:
             )
             self._add_turns(conversation_id, turns, stamp)
 
+    # -- delivery ----------------------------------------------------------------------------
+    def _record_update(self, stamp: str | None = None) -> None:
+        handling = current_update.get()
+        if handling is not None:
+            self.db.execute("INSERT OR IGNORE INTO processed_updates (channel, update_id, at) VALUES (?, ?, ?)",
+                            [handling[0], handling[1], stamp or now()])
+
+    def processed(self, channel: str, update_id: int) -> bool:
+        """Whether this update was handled already (Telegram may deliver it again after a crash)."""
+        row = self.db.execute("SELECT 1 FROM processed_updates WHERE channel = ? AND update_id = ?",
+                              [channel, update_id]).fetchone()
+        return row is not None
+
+    def mark_processed(self) -> None:
+        """Record the update being handled, for updates that wrote nothing else."""
+        with self.db.atomic():
+            self._record_update()
+
+    def forget_processed(self, before: str) -> int:
+        return self.db.execute("DELETE FROM processed_updates WHERE at < ?", [before]).rowcount
+
+    def set_asked(self, conversation_id: int, question_id: str, message_id: int) -> None:
+        """The message that first asked this question (re-asks keep the first one)."""
+        self.db.execute(
+            "UPDATE conversations SET asked_question = ?, asked_message_id = ? WHERE id = ?"
+            " AND (asked_question IS NULL OR asked_question != ?)",
+            [question_id, message_id, conversation_id, question_id])
+
+    def set_blocked(self, channel: str, user_id: str, blocked: bool) -> None:
+        if blocked:
+            self.db.execute("INSERT OR IGNORE INTO blocked (channel, user_id, at) VALUES (?, ?, ?)",
+                            [channel, user_id, now()])
+        else:
+            self.db.execute("DELETE FROM blocked WHERE channel = ? AND user_id = ?", [channel, user_id])
+
+    def is_blocked(self, channel: str, user_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM blocked WHERE channel = ? AND user_id = ?",
+                               [channel, user_id]).fetchone() is not None
+
+    def purge_transcripts(self, before: str) -> int:
+        """Retention: delete the transcripts (and contact details) of conversations untouched since ``before``."""
+        with self.db.atomic():
+            ids = [row[0] for row in self.db.execute(
+                "SELECT id FROM conversations WHERE updated_at < ? AND (contact IS NOT NULL OR EXISTS"
+                " (SELECT 1 FROM turns WHERE conversation_id = conversations.id))", [before]).fetchall()]
+            self.db.conn.executemany("DELETE FROM turns WHERE conversation_id = ?", [(i,) for i in ids])
+            self.db.conn.executemany("UPDATE conversations SET contact = NULL WHERE id = ?", [(i,) for i in ids])
+        return len(ids)
+
     def record_consent(self, conversation_id: int) -> None:
         """The person agreed that an expert may contact them about this conversation's advice."""
-        self.db.execute("UPDATE conversations SET consent_at = ?, updated_at = ? WHERE id = ?",
-                        [now(), now(), conversation_id])
+        with self.db.atomic():
+            self.db.execute("UPDATE conversations SET consent_at = ?, updated_at = ? WHERE id = ?",
+                            [now(), now(), conversation_id])
+            self._record_update()
 
     def save_contact(self, conversation_id: int, contact: dict[str, Any]) -> None:
         """Keep contact details, only for a conversation whose person consented."""
-        self.db.execute(
-            "UPDATE conversations SET contact = ?, updated_at = ? WHERE id = ? AND consent_at IS NOT NULL",
-            [json.dumps(contact, ensure_ascii=False), now(), conversation_id],
-        )
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE conversations SET contact = ?, updated_at = ? WHERE id = ? AND consent_at IS NOT NULL",
+                [json.dumps(contact, ensure_ascii=False), now(), conversation_id],
+            )
+            self._record_update()
 
     def forget(self, channel: str, user_id: str) -> int:
         """Delete every conversation and turn of one person; return how many conversations went."""
@@ -290,10 +365,15 @@ class Store:
             "SELECT id FROM conversations WHERE channel = ? AND user_id = ?", [channel, user_id]).fetchall()]
         with self.db.atomic():
             self.db.conn.executemany("DELETE FROM turns WHERE conversation_id = ?", [(i,) for i in ids])
+            self.db.conn.executemany("DELETE FROM reviews WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.execute("DELETE FROM conversations WHERE channel = ? AND user_id = ?", [channel, user_id])
+            self.db.execute("DELETE FROM blocked WHERE channel = ? AND user_id = ?", [channel, user_id])
+            self._record_update()
         return len(ids)
 
     def _add_turns(self, conversation_id: int, turns: Sequence[Turn], stamp: str) -> None:
+        """Add turns (inside the caller's transaction), and record the update being handled."""
+        self._record_update(stamp)
         if not turns:
             return
         row = self.db.execute(
@@ -404,7 +484,8 @@ class Store:
         """Conversations in progress, untouched since ``idle_since`` and not reminded yet."""
         rows = self.db.query(
             "SELECT * FROM conversations WHERE channel = ? AND status = 'in_progress' AND nudged_at IS NULL"
-            " AND updated_at < ? ORDER BY id", [channel, idle_since])
+            " AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.channel = conversations.channel"
+            " AND b.user_id = conversations.user_id) ORDER BY id", [channel, idle_since])
         return [Conversation.from_row(row) for row in rows]
 
     def mark_nudged(self, conversation_id: int) -> bool:

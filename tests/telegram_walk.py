@@ -21,9 +21,11 @@ from tests.conftest import BotProcess, run_bot
 from tests.fake_telegram import FakeBotAPI, utf16_length
 
 DIALOG: Dialog = load_dialog(DEFAULT_DIALOG, TEMPLATES_DIR)
+VERSION = DIALOG.version  # the last part of a question button's data
 
-# a:/t:<conversation>:<question>:<n>, d:/k:/b:<conversation>:<question> (see advisor/channels/telegram.py)
-QUESTION_DATA = re.compile(r"^(?P<kind>[atdkb]):(?P<cid>\d+):(?P<qid>[a-z_]+)(?::(?P<n>\d+))?$")
+# a:/t:<conversation>:<question>:<n>:<version>, d:/k:/b:<conversation>:<question>:<version>
+# (see advisor/channels/telegram.py)
+QUESTION_DATA = re.compile(r"^(?P<kind>[atdkb]):(?P<cid>\d+):(?P<qid>[a-z_]+)(?::(?P<n>\d+))?:(?P<v>\d+)$")
 MARKS = ("✅ ", "▫️ ", "• ")
 
 BACK = "⬅ Back"
@@ -202,13 +204,13 @@ def answer_line(fake: FakeBotAPI, chat: int, line: str) -> dict[str, Any]:
                 if (option.value in wanted) != (option.value in selected(message)):
                     message = toggle(fake, chat, message, option.label)
         mark = fake.mark()
-        query = press(fake, chat, message, f"d:{cid}:{qid}")
+        query = press(fake, chat, message, f"d:{cid}:{qid}:{VERSION}")
     elif question.type in ("single", "contact") and len(numbers) == 1:
         mark = fake.mark()
-        query = press(fake, chat, message, f"a:{cid}:{qid}:{numbers[0] - 1}")
+        query = press(fake, chat, message, f"a:{cid}:{qid}:{numbers[0] - 1}:{VERSION}")
     elif text.lower() == "skip" and question.skippable:
         mark = fake.mark()
-        query = press(fake, chat, message, f"k:{cid}:{qid}")
+        query = press(fake, chat, message, f"k:{cid}:{qid}:{VERSION}")
     else:
         mark = fake.mark()
         fake.send_text(chat, line)
@@ -281,7 +283,10 @@ def query(db: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...
 
 
 def conversation_row(db: Path, conversation_id: int) -> tuple[Any, ...]:
-    rows = query(db, "SELECT * FROM conversations WHERE id = ?", [conversation_id])
+    """The conversation's state as stored (not which message asked it: that is written after sending)."""
+    rows = query(db, "SELECT id, channel, user_id, ref, status, state, answers, context, dialog_version,"
+                     " started_at, updated_at, completed_at, recommendation, summary, consent_at, contact"
+                     " FROM conversations WHERE id = ?", [conversation_id])
     assert len(rows) == 1
     return rows[0]
 

@@ -503,8 +503,8 @@ def test_a_button_of_an_older_question_answers_already_answered_and_changes_noth
     # data the bot never sent, and another person's conversation: answered, nothing done
     tw.start(fake, BOB)
     bob_cid = tw.question_of(tw.current_question(fake, BOB))[0]
-    for data in ("nonsense", f"x:{bob_cid}:report", f"a:{bob_cid}:stage:0", f"a:{cid}:tasks:99",
-                 f"t:{cid}:tasks:99", "t:x:y:z"):
+    for data in ("nonsense", f"x:{bob_cid}:report", f"a:{bob_cid}:stage:0:1", f"a:{cid}:tasks:99:1",
+                 f"t:{cid}:tasks:99:1", "t:x:y:z", f"a:{cid}:tasks:0", f"t:{cid}:tasks:0:0"):
         query = fake.press(ALICE, step["message_id"], data, strict=False)
         tw.callback_answer(fake, query)
     tw.barrier(fake, ALICE)

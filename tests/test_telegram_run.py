@@ -586,11 +586,11 @@ def test_split_message_always_gives_valid_chunks_with_the_same_visible_text(text
 
 
 @pytest.mark.parametrize(("data", "press"), [
-    ("a:12:stage:0", Press("a", 12, "stage", 0)),
-    ("t:1:tasks:3", Press("t", 1, "tasks", 3)),
-    ("d:1:tasks", Press("d", 1, "tasks", None)),
-    ("k:1:hours", Press("k", 1, "hours", None)),
-    ("b:1:size", Press("b", 1, "size", None)),
+    ("a:12:stage:0:1", Press("a", 12, "stage", 0, 1)),
+    ("t:1:tasks:3:1", Press("t", 1, "tasks", 3, 1)),
+    ("d:1:tasks:1", Press("d", 1, "tasks", None, 1)),
+    ("k:1:hours:2", Press("k", 1, "hours", None, 2)),
+    ("b:1:size:1", Press("b", 1, "size", None, 1)),
     ("x:5:report", Press("x", 5, "report", None)),
     ("x:5:expert", Press("x", 5, "expert", None)),
     ("x:5:new", Press("x", 5, "new", None)),
@@ -604,7 +604,8 @@ def test_the_callback_data_the_bot_sends_parse(data, press):
 
 
 @pytest.mark.parametrize("data", [
-    None, "", ":", "a", "a:12:stage", "a:12:stage:0:1", "t:1:tasks", "d:1", "d:1:tasks:0", "k:1", "b:1:size:2",
+    None, "", ":", "a", "a:12:stage", "a:12:stage:0", "a:12:stage:0:1:1", "t:1:tasks:1", "d:1", "d:1:tasks",
+    "d:1:tasks:0:1", "k:1", "b:1:size", "b:1:size:2:1", "a:12:stage:0:v1", "d:1:tasks:x",
     "x:5", "x:5:delete", "x:5:report:1", "c:5:maybe", "c:5", "f:maybe", "f", "f:yes:1",
     "z:1:stage:0", "A:12:stage:0", "a:twelve:stage:0", "a:12:stage:zero", "a:1.5:stage:0", "a:0x1:stage:0",
     "d:one:tasks", "x:five:report", "c::yes", "a:" + "9" * 70 + ":s:0", "a:1:" + "q" * 60 + ":0",
@@ -615,15 +616,15 @@ def test_forged_callback_data_is_ignored(data):
 
 
 def test_callback_data_over_64_bytes_is_ignored_even_when_well_formed():
-    data = "a:1:" + "é" * 30 + ":0"  # 36 characters, 66 bytes
+    data = "a:1:" + "é" * 29 + ":0:1"  # 37 characters, 66 bytes
     assert len(data) <= 64 < len(data.encode())
     assert parse_callback(data) is None
-    assert parse_callback("a:1:" + "e" * 58 + ":0") == Press("a", 1, "e" * 58, 0)  # exactly 64 bytes
+    assert parse_callback("a:1:" + "e" * 56 + ":0:1") == Press("a", 1, "e" * 56, 0, 1)  # exactly 64 bytes
 
 
-@pytest.mark.parametrize("data", ["a: 12:stage:0", "a:+12:stage:0", "a:1_2:stage:0", "a:١٢:stage:0",
-                                  "a:12:stage:0 ", "a:1:stage:0\n", "x: 5:report",
-                                  "c:٥:yes", "a:012:stage:0"])
+@pytest.mark.parametrize("data", ["a: 12:stage:0:1", "a:+12:stage:0:1", "a:1_2:stage:0:1", "a:١٢:stage:0:1",
+                                  "a:12:stage:0:1 ", "a:1:stage:0:1\n", "x: 5:report", "a:1:stage:0:01",
+                                  "c:٥:yes", "a:012:stage:0:1", "d:1:tasks:+1"])
 def test_only_the_exact_digits_the_bot_writes_are_accepted_as_numbers(data):
     # The docstring: None "for anything this bot did not send"; int() also takes spaces, signs,
     # underscores and non-ASCII digits.

@@ -62,7 +62,7 @@ from advisor import AdvisorError, reports
 from advisor.dialog import Question
 from advisor.engine import Step
 from advisor.service import AdvisorService, Outcome
-from advisor.store import Conversation, Filters, now
+from advisor.store import Conversation, Filters, Store, current_update, now
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +117,17 @@ def split_message(html_text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Concurrent across chats, strictly ordered within one chat.
+    """Concurrent across chats, strictly ordered within one chat, and each update handled once.
 
     asyncio locks are fair (first come, first served), and updates reach this method in the order
-    the Updater fetched them, so a chat's updates run one after another in arrival order.
+    the Updater fetched them, so a chat's updates run one after another in arrival order. With a
+    store, an update already handled (Telegram redelivers the last batch after a crash) is skipped,
+    and each update's writes record it in the same transaction (``advisor.store.current_update``).
     """
 
-    def __init__(self, max_concurrent_updates: int = 256):
+    def __init__(self, max_concurrent_updates: int = 256, store: Store | None = None):
         super().__init__(max_concurrent_updates)
+        self.store = store
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
 
@@ -133,17 +136,33 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         person's backlog never holds every other chat back."""
         key = _chat_key(update)
         if key is None:
-            await super().process_update(update, coroutine)
+            await self._once(update, coroutine)
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock:
-                await super().process_update(update, coroutine)
+                await self._once(update, coroutine)
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:
                 del self._waiting[key], self._locks[key]
+
+    async def _once(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if self.store is None or not isinstance(update, Update):
+            await super().process_update(update, coroutine)
+            return
+        if self.store.processed(CHANNEL, update.update_id):
+            log.debug("update %s was handled already: skipped", update.update_id)
+            if asyncio.iscoroutine(coroutine):
+                coroutine.close()
+            return
+        token = current_update.set((CHANNEL, update.update_id))
+        try:
+            await super().process_update(update, coroutine)
+            self.store.mark_processed()
+        finally:
+            current_update.reset(token)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         await coroutine
@@ -169,6 +188,7 @@ class Press:
     conversation_id: int | None
     target: str
     index: int | None
+    version: int | None = None  # the dialog version a question's button was made for
 
 
 _ID = re.compile(r"0|[1-9][0-9]{0,17}")
@@ -180,14 +200,14 @@ def parse_callback(data: str | None) -> Press | None:
         return None
     parts = data.split(":")
     kind = parts[0]
-    numbers = parts[1:2] + (parts[3:4] if kind in ("a", "t") else [])
+    numbers = parts[1:2] + (parts[3:] if kind in ("a", "t") else parts[3:] if kind in ("d", "k", "b") else [])
     if kind != "f" and not all(_ID.fullmatch(n) for n in numbers):
         return None  # only the digits this bot writes: no " 12", "+12", "1_2", "012"
     try:
-        if kind in ("a", "t") and len(parts) == 4:
-            return Press(kind, int(parts[1]), parts[2], int(parts[3]))
-        if kind in ("d", "k", "b") and len(parts) == 3:
-            return Press(kind, int(parts[1]), parts[2], None)
+        if kind in ("a", "t") and len(parts) == 5:
+            return Press(kind, int(parts[1]), parts[2], int(parts[3]), int(parts[4]))
+        if kind in ("d", "k", "b") and len(parts) == 4:
+            return Press(kind, int(parts[1]), parts[2], None, int(parts[3]))
         if kind == "x" and len(parts) == 3 and parts[2] in ("expert", "report", "new"):
             return Press(kind, int(parts[1]), parts[2], None)
         if kind == "c" and len(parts) == 3 and parts[2] in ("yes", "no"):
@@ -207,6 +227,7 @@ class Options:
     admin_ids: frozenset[int] = frozenset()  # may use /stats, /leads, /lead, /export
     nudge_after: float | None = 24 * 3600  # seconds idle before the one reminder; None: never
     abandon_after: float = 7 * 24 * 3600  # seconds idle before a conversation counts as abandoned
+    retention_days: float | None = None  # transcripts untouched this long are deleted; None: kept
 
 
 @dataclass(frozen=True)
@@ -254,8 +275,7 @@ class TelegramChannel:
         await app.bot.set_my_commands(
             [BotCommand(name, self.renderer.plain("command", name=name)) for name in COMMANDS]
         )
-        if self.options.nudge_after is not None:
-            self._reminders = asyncio.create_task(self.remind_forever(app.bot), name="advisor-reminders")
+        self._reminders = asyncio.create_task(self.maintain_forever(app.bot), name="advisor-maintenance")
 
     async def post_stop(self, app: Application) -> None:
         if self._reminders is not None:
@@ -264,26 +284,36 @@ class TelegramChannel:
                 await self._reminders
 
     # -- reminders -------------------------------------------------------------------------
-    async def remind_forever(self, bot: Any) -> None:
-        """Check for idle conversations now (a restart may have missed some), then regularly."""
-        assert self.options.nudge_after is not None
-        interval = max(1.0, min(self.options.nudge_after / 4, 300.0))
+    async def maintain_forever(self, bot: Any) -> None:
+        """Now (a restart may have missed something), then regularly: mark conversations idle for days
+        abandoned, remind idle ones, apply the retention period, forget old update ids."""
+        interval = 300.0 if self.options.nudge_after is None else max(1.0, min(self.options.nudge_after / 4, 300.0))
         while True:
             try:
-                await self.remind(bot)
+                await self.maintain(bot)
             except Exception:
-                log.exception("reminders failed; trying again in %.0f s", interval)
+                log.exception("maintenance failed; trying again in %.0f s", interval)
             await asyncio.sleep(interval)
 
+    async def maintain(self, bot: Any) -> None:
+        store = self.service.store
+        store.abandon_idle(_ago(self.options.abandon_after))
+        store.forget_processed(_ago(2 * 24 * 3600))  # Telegram redelivers within hours, not days
+        if self.options.retention_days is not None:
+            purged = store.purge_transcripts(_ago(self.options.retention_days * 24 * 3600))
+            if purged:
+                log.info("retention: transcripts of %d conversation(s) deleted", purged)
+        if self.options.nudge_after is not None:
+            await self.remind(bot)
+
     async def remind(self, bot: Any) -> int:
-        """One reminder to each conversation idle past ``nudge_after``; abandon those idle for days.
+        """One reminder to each conversation idle past ``nudge_after`` (not to people who blocked the bot).
 
         The reminder is recorded before it is sent (and only by the instance whose update wins), so a
         restart neither repeats nor loses it: at worst one reminder is lost to a crash mid-send.
         """
         assert self.options.nudge_after is not None
         store = self.service.store
-        store.abandon_idle(_ago(self.options.abandon_after))
         sent = 0
         for conversation in store.idle(CHANNEL, _ago(self.options.nudge_after)):
             if not store.mark_nudged(conversation.id):
@@ -294,7 +324,10 @@ class TelegramChannel:
                 await self.show(chat_id, Outcome(conversation, self.engine.resume(conversation.state), True),
                                 _Context(bot))
                 sent += 1
-            except (Forbidden, BadRequest) as error:
+            except Forbidden:
+                store.set_blocked(CHANNEL, conversation.user_id, True)
+                log.info("reminder to conversation %s not delivered: blocked", conversation.id)
+            except BadRequest as error:
                 log.info("reminder to conversation %s not delivered: %s", conversation.id, error)
         return sent
 
@@ -392,8 +425,10 @@ class TelegramChannel:
                 await self.alert("expert" if contact else "completed", outcome.conversation, context.bot,
                                  telegram_name)
             return
-        await self.send(chat_id, self.renderer.step(step, "html"), context,
-                        reply_markup=self.keyboard(outcome.conversation.id, step))
+        message = await self.send(chat_id, self.renderer.step(step, "html"), context,
+                                  reply_markup=self.keyboard(outcome.conversation.id, step))
+        assert step.question is not None
+        self.service.store.set_asked(outcome.conversation.id, step.question.id, message.message_id)
 
     async def send_recommendation(self, chat_id: int, conversation: Conversation, rec: dict[str, Any],
                                   context: ContextTypes.DEFAULT_TYPE, preparing: bool = False) -> None:
@@ -410,6 +445,7 @@ class TelegramChannel:
     def keyboard(self, conversation_id: int, step: Step) -> InlineKeyboardMarkup | None:
         question = step.question
         assert question is not None
+        v = self.service.dialog.version
         rows: list[list[InlineKeyboardButton]] = []
         prefix = "t" if question.type == "multi" else "a"
         for n, option in enumerate(question.options):
@@ -420,14 +456,15 @@ class TelegramChannel:
                 label = "✅ " + label
             elif option.value == step.previous:
                 label = "• " + label
-            rows.append([InlineKeyboardButton(label, callback_data=f"{prefix}:{conversation_id}:{question.id}:{n}")])
+            data = f"{prefix}:{conversation_id}:{question.id}:{n}:{v}"
+            rows.append([InlineKeyboardButton(label, callback_data=data)])
         last: list[InlineKeyboardButton] = []
         if step.state.history:
-            last.append(self.button("back", f"b:{conversation_id}:{question.id}"))
+            last.append(self.button("back", f"b:{conversation_id}:{question.id}:{v}"))
         if question.skippable:
-            last.append(self.button("skip", f"k:{conversation_id}:{question.id}"))
+            last.append(self.button("skip", f"k:{conversation_id}:{question.id}:{v}"))
         if question.type == "multi":
-            last.append(self.button("done", f"d:{conversation_id}:{question.id}"))
+            last.append(self.button("done", f"d:{conversation_id}:{question.id}:{v}"))
         if last:
             rows.append(last)
         return InlineKeyboardMarkup(rows) if rows else None
@@ -506,6 +543,11 @@ class TelegramChannel:
         if current is None:
             await self.nudge(update, context, None)
             return
+        if (current.asked_question == current.state.current and current.asked_message_id is not None
+                and update.message.message_id < current.asked_message_id):
+            # typed before this question was on screen: a second quick message, not an answer to it
+            log.debug("message typed before question %s was asked: ignored", current.state.current)
+            return
         await self.show(chat, self.service.answer(current, update.message.text), context,
                         telegram_name=self._first_name(update))
 
@@ -539,7 +581,7 @@ class TelegramChannel:
         assert query is not None
         press = parse_callback(query.data)
         if press is None:
-            await query.answer()
+            await self._answer(query)
             return
         handler = {"x": self._after, "c": self._consent, "f": self._forget}.get(press.kind, self._answer_press)
         await handler(update, context, press)
@@ -549,16 +591,20 @@ class TelegramChannel:
         assert query is not None
         chat, current = self._current(update)
         if (current is None or current.id != press.conversation_id or current.state.current != press.target):
-            await query.answer(self.renderer.plain("already_answered"))
+            await self._answer(query, self.renderer.plain("already_answered"))
+            return
+        if press.version != self.service.dialog.version:  # made for other questions: show the current ones
+            await self._answer(query, self.renderer.plain("questions_changed"))
+            await self.show(chat, Outcome(current, self.engine.resume(current.state), resumed=True), context)
             return
         question = self.service.dialog.question(current.state.current)
         if press.index is not None and not 0 <= press.index < len(question.options):
-            await query.answer()
+            await self._answer(query)
             return
         before = self.engine.resume(current.state)
         if press.kind == "t":
             outcome = self.service.toggle(current, question.options[press.index].value)  # type: ignore[index]
-            await query.answer()
+            await self._answer(query)
             await self._edit_markup(query.message, self.keyboard(current.id, outcome.step))
             return
         if press.kind == "a":
@@ -566,14 +612,14 @@ class TelegramChannel:
         elif press.kind == "d":
             selected = list(current.state.proposed)
             if not selected:
-                await query.answer(self.renderer.plain("choose_one_first"))
+                await self._answer(query, self.renderer.plain("choose_one_first"))
                 return
             outcome = self.service.choose(current, selected)
         elif press.kind == "k":
             outcome = self.service.skip(current)
         else:  # "b"
             outcome = self.service.back(current)
-        await query.answer()
+        await self._answer(query)
         moved = outcome.step.kind == "finish" or outcome.step.state.history != current.state.history
         if moved:
             if press.kind == "b":
@@ -595,7 +641,7 @@ class TelegramChannel:
         assert query is not None and press.conversation_id is not None
         chat, user_id = self._chat(update), self._user(update)
         conversation = self._own(press.conversation_id, user_id)
-        await query.answer()
+        await self._answer(query)
         if conversation is None or conversation.recommendation is None:
             await self.nudge(update, context, None)
             return
@@ -626,9 +672,9 @@ class TelegramChannel:
         chat = self._chat(update)
         conversation = self._own(press.conversation_id, self._user(update))
         if conversation is not None and conversation.consent_at is not None:
-            await query.answer(self.renderer.plain("already_answered"))  # a double tap
+            await self._answer(query, self.renderer.plain("already_answered"))  # a double tap
             return
-        await query.answer()
+        await self._answer(query)
         await self._edit_markup(query.message, None)
         if conversation is None:
             return
@@ -644,7 +690,7 @@ class TelegramChannel:
     async def _forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
         query = update.callback_query
         assert query is not None
-        await query.answer()
+        await self._answer(query)
         if press.target == "yes":
             count = self.service.store.forget(CHANNEL, self._user(update))
             await self._edit_text(query.message, self.renderer.telegram("forgotten", count=count))
@@ -660,12 +706,15 @@ class TelegramChannel:
 
     async def on_anything_else(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
+        member = update.my_chat_member
+        if member is not None and chat is not None and chat.type == ChatType.PRIVATE:
+            blocked = member.new_chat_member.status in ("kicked", "left")
+            self.service.store.set_blocked(CHANNEL, str(member.from_user.id), blocked)
+            return  # blocked or unblocked: nothing to say (a blocked person cannot be told anyway)
         if chat is None or chat.type != ChatType.PRIVATE or update.effective_user is None:
-            if update.my_chat_member is not None:
-                log.info("membership of chat %s changed", chat.id if chat else "?")
-            return
-        if update.my_chat_member is not None or update.effective_message is None:
-            return  # blocked/unblocked, reactions ...: nothing to answer
+            return  # channel posts, polls ...: nobody to talk to
+        if update.effective_message is None:
+            return  # reactions and the like: nothing to answer
         await self.nudge(update, context, "nudge")
 
     async def nudge(self, update: Update, context: ContextTypes.DEFAULT_TYPE, lead: str | None) -> None:
@@ -683,9 +732,12 @@ class TelegramChannel:
         await self.show(chat, Outcome(current, self.engine.resume(current.state), resumed=True), context)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if isinstance(context.error, Forbidden):  # the person blocked the bot: nothing can reach them
+            if isinstance(update, Update) and update.effective_user is not None:
+                self.service.store.set_blocked(CHANNEL, str(update.effective_user.id), True)
+            log.info("a person blocked the bot; marked, no more messages to them")
+            return
         log.error("error while handling an update", exc_info=context.error)
-        if isinstance(context.error, Forbidden):
-            return  # the person blocked the bot: nothing can reach them
         if isinstance(update, Update) and update.effective_chat is not None:
             try:
                 await self.send(update.effective_chat.id, self.renderer.telegram("apology"), context)
@@ -726,6 +778,15 @@ class TelegramChannel:
             if "not modified" not in str(error).lower():
                 raise
 
+    async def _answer(self, query: Any, text: str | None = None) -> None:
+        """Answer a callback query; one too old to answer (the bot was down) is no error."""
+        try:
+            await query.answer(text)
+        except BadRequest as error:
+            if "query is too old" not in str(error).lower() and "query id is invalid" not in str(error).lower():
+                raise
+            log.debug("callback query too old to answer")
+
     async def _edit_markup(self, message: Any, markup: InlineKeyboardMarkup | None) -> None:
         if not isinstance(message, Message):
             return
@@ -764,13 +825,13 @@ def build_application(service: AdvisorService, token: str, api_url: str, options
         .token(token)
         .base_url(f"{api_url}/bot")
         .base_file_url(f"{api_url}/file/bot")
-        .concurrent_updates(PerChatUpdateProcessor())
+        .concurrent_updates(PerChatUpdateProcessor(store=service.store))
         .post_init(channel.post_init)
         .post_stop(channel.post_stop)
         .post_shutdown(channel.post_stop)  # PTB skips post_stop when starting failed
     )
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter())
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # a 429 waits retry_after, then delivers
     app = builder.build()
     channel.register(app)
     return app
