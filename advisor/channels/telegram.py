@@ -514,7 +514,8 @@ class TelegramChannel:
         await self.send(self._chat(update), self.renderer.telegram("help"), context)
 
     async def on_privacy(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.send(self._chat(update), self.renderer.telegram("privacy"), context)
+        await self.send(self._chat(update), self.renderer.telegram(
+            "privacy", retention_days=self.options.retention_days), context)
 
     async def on_summary(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat, user_id = self._chat(update), self._user(update)
