@@ -32,7 +32,7 @@ def old_db(request, tmp_path: Path) -> tuple[int, Path]:
 
 
 def test_an_old_database_is_migrated_to_the_current_schema(old_db):
-    version, path = old_db
+    _, path = old_db
     store = Store.open(path)
     try:
         assert not migrations.pending(store.db)
