@@ -337,10 +337,17 @@ class Store:
         """Retention: delete the transcripts (and contact details) of conversations untouched since ``before``."""
         with self.db.atomic():
             ids = [row[0] for row in self.db.execute(
-                "SELECT id FROM conversations WHERE updated_at < ? AND (contact IS NOT NULL OR EXISTS"
-                " (SELECT 1 FROM turns WHERE conversation_id = conversations.id))", [before]).fetchall()]
+                "SELECT id FROM conversations WHERE updated_at < ? AND (contact IS NOT NULL"
+                " OR json_type(answers, '$.contact') = 'object'"
+                " OR EXISTS (SELECT 1 FROM turns WHERE conversation_id = conversations.id))", [before]).fetchall()]
             self.db.conn.executemany("DELETE FROM turns WHERE conversation_id = ?", [(i,) for i in ids])
-            self.db.conn.executemany("UPDATE conversations SET contact = NULL WHERE id = ?", [(i,) for i in ids])
+            self.db.conn.executemany(
+                "UPDATE conversations SET contact = NULL,"
+                " answers = CASE WHEN json_type(answers, '$.contact') = 'object'"
+                "   THEN json_remove(answers, '$.contact') ELSE answers END,"
+                " recommendation = CASE WHEN json_type(recommendation, '$.contact') = 'object'"
+                "   THEN json_set(recommendation, '$.contact', json('null')) ELSE recommendation END"
+                " WHERE id = ?", [(i,) for i in ids])
         return len(ids)
 
     def record_consent(self, conversation_id: int) -> None:
