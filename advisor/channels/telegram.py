@@ -581,7 +581,7 @@ class TelegramChannel:
         query = update.callback_query
         assert query is not None
         press = parse_callback(query.data)
-        if press is None:
+        if press is None or update.effective_chat is None:  # forged, or pressed on an inline message
             await self._answer(query)
             return
         handler = {"x": self._after, "c": self._consent, "f": self._forget}.get(press.kind, self._answer_press)
@@ -776,7 +776,7 @@ class TelegramChannel:
         try:
             await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=None)
         except BadRequest as error:
-            if "not modified" not in str(error).lower():
+            if not _harmless_edit_failure(error):
                 raise
 
     async def _answer(self, query: Any, text: str | None = None) -> None:
@@ -794,8 +794,15 @@ class TelegramChannel:
         try:
             await message.edit_reply_markup(reply_markup=markup)
         except BadRequest as error:
-            if "not modified" not in str(error).lower():
+            if not _harmless_edit_failure(error):
                 raise
+
+
+def _harmless_edit_failure(error: BadRequest) -> bool:
+    """Editing an old message failed in a way that changes nothing for the person: it already shows
+    that content, or it is gone (deleted, too old to edit)."""
+    text = str(error).lower()
+    return any(part in text for part in ("not modified", "message to edit not found", "can't be edited"))
 
 
 def _ago(seconds: float) -> str:
