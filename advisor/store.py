@@ -227,6 +227,7 @@ class Store:
                 db.enable_wal()
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA secure_delete = ON")  # forgotten words do not linger in free pages
             migrations.apply(db)
         except sqlite3.DatabaseError as error:
             raise AdvisorError(f"cannot open database {name}: {error}") from None
@@ -348,6 +349,8 @@ class Store:
                 " recommendation = CASE WHEN json_type(recommendation, '$.contact') = 'object'"
                 "   THEN json_set(recommendation, '$.contact', json('null')) ELSE recommendation END"
                 " WHERE id = ?", [(i,) for i in ids])
+        if ids:
+            self._compact_search_index()
         return len(ids)
 
     def record_consent(self, conversation_id: int) -> None:
@@ -376,7 +379,12 @@ class Store:
             self.db.execute("DELETE FROM conversations WHERE channel = ? AND user_id = ?", [channel, user_id])
             self.db.execute("DELETE FROM blocked WHERE channel = ? AND user_id = ?", [channel, user_id])
             self._record_update()
+        self._compact_search_index()
         return len(ids)
+
+    def _compact_search_index(self) -> None:
+        """Merge the full-text index, so deleted words leave its on-disk segments too."""
+        self.db.execute("INSERT INTO conversations_fts(conversations_fts) VALUES('optimize')")
 
     def _add_turns(self, conversation_id: int, turns: Sequence[Turn], stamp: str) -> None:
         """Add turns (inside the caller's transaction), and record the update being handled."""

@@ -44,7 +44,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -737,6 +737,9 @@ class TelegramChannel:
             if isinstance(update, Update) and update.effective_user is not None:
                 self.service.store.set_blocked(CHANNEL, str(update.effective_user.id), True)
             log.info("a person blocked the bot; marked, no more messages to them")
+            return
+        if update is None and isinstance(context.error, NetworkError):  # polling hiccup: PTB retries
+            log.warning("fetching updates failed (%s); retrying", type(context.error).__name__)
             return
         log.error("error while handling an update", exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat is not None:
