@@ -6,7 +6,7 @@ question it belongs to, so after a restart a person simply goes on pressing butt
 an older question answers "already answered" and changes nothing.
 
 Updates of different chats run concurrently; updates of one chat strictly in order
-(``PerChatUpdateProcessor``). ``AIORateLimiter`` keeps within Telegram's limits.
+(``PerChatUpdateProcessor``). ``advisor.pacer.Pacer`` keeps within Telegram's limits.
 
 Callback data are short explicit strings (at most 64 bytes):
 
@@ -46,7 +46,6 @@ from telegram import (
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
@@ -61,6 +60,7 @@ from telegram.ext import (
 from advisor import AdvisorError, reports
 from advisor.dialog import Question
 from advisor.engine import Step
+from advisor.pacer import Pacer
 from advisor.service import AdvisorService, Outcome
 from advisor.store import Conversation, Filters, Store, current_update, now
 
@@ -837,12 +837,15 @@ def build_application(service: AdvisorService, token: str, api_url: str, options
         .base_url(f"{api_url}/bot")
         .base_file_url(f"{api_url}/file/bot")
         .concurrent_updates(PerChatUpdateProcessor(store=service.store))
+        # httpcore's pool grows costly with PTB's 256 connections; 32 serve hundreds of people
+        .connection_pool_size(32)
+        .pool_timeout(30)
         .post_init(channel.post_init)
         .post_stop(channel.post_stop)
         .post_shutdown(channel.post_stop)  # PTB skips post_stop when starting failed
     )
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # a 429 waits retry_after, then delivers
+        builder = builder.rate_limiter(Pacer())  # even spacing, no 429; a 429 still waits and delivers once
     app = builder.build()
     channel.register(app)
     return app
