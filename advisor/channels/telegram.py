@@ -56,6 +56,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from advisor import AdvisorError, reports
 from advisor.dialog import Question
@@ -838,8 +839,7 @@ def build_application(service: AdvisorService, token: str, api_url: str, options
         .base_file_url(f"{api_url}/file/bot")
         .concurrent_updates(PerChatUpdateProcessor(store=service.store))
         # httpcore's pool grows costly with PTB's 256 connections; 32 serve hundreds of people
-        .connection_pool_size(32)
-        .pool_timeout(30)
+        .request(HTTPXRequest(connection_pool_size=32, pool_timeout=30))
         .post_init(channel.post_init)
         .post_stop(channel.post_stop)
         .post_shutdown(channel.post_stop)  # PTB skips post_stop when starting failed
