@@ -79,6 +79,18 @@ def fake_api() -> Iterator[FakeBotAPI]:
         yield fake
 
 
+def terminate(process: subprocess.Popen) -> int:
+    """SIGTERM, as a service manager would; SIGKILL if it has not exited within 15 s. The exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return process.returncode
+
+
 class BotProcess:
     """``python bot.py telegram`` against a fake Bot API, as a separate process that can be killed."""
 
@@ -111,15 +123,9 @@ class BotProcess:
         self._log_file.close()
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        code = terminate(self.process)
         self._log_file.close()
-        return self.process.returncode
+        return code
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import io
 import json
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from advisor.render import Renderer
 from advisor.reports import CSV_FIELDS
 from advisor.service import AdvisorService, build_service
 from advisor.store import Conversation, Store
-from tests.conftest import ROOT, bot_env, run_bot
+from tests.conftest import ROOT, bot_env, run_bot, terminate
 from tests.personas import PERSONAS
 
 TOKEN = "review-token-for-tests-0123456789"
@@ -219,15 +218,9 @@ class Served:
         return "".join(self.lines)
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        code = terminate(self.process)
         self.reader.join(5)
-        return self.process.returncode
+        return code
 
 
 @pytest.fixture
