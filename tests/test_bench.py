@@ -98,3 +98,50 @@ async def test_the_pacer_limits_a_group_chat():
     await asyncio.gather(*(pacer.process_request(call, (), {}, "sendMessage", {"chat_id": -100500}, None)
                            for _ in range(4)))
     assert moments[-1] - moments[0] >= 0.29
+
+
+async def test_the_pacer_lets_a_private_chat_burst_then_one_a_second(monkeypatch):
+    """A fast reader's whole dialog goes through at once; a runaway loop settles at one a second.
+    The clock is simulated: asyncio.sleep advances it, so the test measures the schedule, not time."""
+    import asyncio
+
+    import advisor.pacer as pacer_module
+    from advisor.pacer import Pacer
+
+    clock = [0.0]
+    real_sleep = asyncio.sleep
+    sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    async def sleep(delay: float) -> None:  # wakes when the simulated clock reaches its moment
+        future = asyncio.get_running_loop().create_future()
+        sleepers.append((clock[0] + max(0.0, delay), future))
+        await future
+
+    async def run_clock(work: asyncio.Future[object]) -> None:
+        while not work.done():
+            for _ in range(5):  # let every task that can run reach its next sleep
+                await real_sleep(0)
+            if sleepers:
+                sleepers.sort(key=lambda item: item[0])
+                clock[0] = max(clock[0], sleepers[0][0])
+                while sleepers and sleepers[0][0] <= clock[0]:
+                    sleepers.pop(0)[1].set_result(None)
+
+    monkeypatch.setattr(pacer_module.asyncio, "sleep", sleep)
+    pacer = Pacer(overall_per_second=1000, clock=lambda: clock[0])
+    departures: dict[int, list[float]] = {5: [], 6: []}
+
+    async def call(chat: int) -> bool:
+        departures[chat].append(clock[0])
+        return True
+
+    async def message(chat: int) -> object:
+        return await pacer.process_request(call, (chat,), {}, "sendMessage", {"chat_id": chat}, None)
+
+    work = asyncio.gather(*(message(5) for _ in range(23)), message(6))
+    await run_clock(work)
+    await work
+    burst, rest = departures[5][:20], departures[5][20:]
+    assert max(burst) < 0.1  # twenty at once (spaced only by the overall pace)
+    assert [round(at) for at in rest] == [1, 2, 3]  # then one a second
+    assert departures[6] and departures[6][0] < 0.1  # another chat is not held up by chat 5
