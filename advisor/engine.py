@@ -146,6 +146,10 @@ class Engine:
         self.advise = advise
         self.machine = build_machine(dialog)
         self._advance = self.machine.events["advance"]
+        # The way on from a question depends only on the answers its transitions read, so the rest of
+        # a path is remembered per (question, those answers): a handful of combinations for everyone.
+        self._routing_questions = tuple(sorted(_routing_questions(dialog)))
+        self._ahead: dict[tuple[Any, ...], int] = {}
 
     # -- the four moves -------------------------------------------------------------------
     def start(self) -> Step:
@@ -376,14 +380,30 @@ class Engine:
     def _progress(self, state: ConversationState) -> tuple[int, int]:
         """This question's number and the expected number of questions on the path."""
         number = len(state.history) + 1
-        total, qid, seen = number, state.current, set()
+        try:
+            routing = (state.answers.get(q) for q in self._routing_questions)
+            key: tuple[Any, ...] | None = _frozen((state.current, *routing))
+        except TypeError:
+            key = None
+        ahead = self._ahead.get(key) if key is not None else None
+        if ahead is None:
+            ahead = self._questions_ahead(state.current, state.answers)
+            if key is not None:
+                if len(self._ahead) >= 4096:  # answers that route are choices: this is rarely reached
+                    self._ahead.clear()
+                self._ahead[key] = ahead
+        return number, number + ahead
+
+    def _questions_ahead(self, current: str, answers: Mapping[str, Any]) -> int:
+        """How many questions follow ``current`` on the path ``answers`` take (walked by the machine)."""
+        ahead, qid, seen = 0, current, set()
         while qid not in seen:
             seen.add(qid)
-            target = self.route(qid, state.answers) or self.dialog.question(qid).targets()[0]
+            target = self.route(qid, answers) or self.dialog.question(qid).targets()[0]
             if target == FINISH:
                 break
-            total, qid = total + 1, target
-        return number, total
+            ahead, qid = ahead + 1, target
+        return ahead
 
     def path_lengths(self) -> tuple[int, int]:
         """The fewest and the most questions any path through the dialog asks."""
@@ -396,6 +416,28 @@ class Engine:
             return lengths[qid]
 
         return walk(self.dialog.start)
+
+
+def _routing_questions(dialog: Dialog) -> set[str]:
+    """The questions whose answers any ``advance`` transition reads (options' own ``next``, branches)."""
+    found: set[str] = set()
+    for question in dialog.questions.values():
+        if any(option.next for option in question.options):
+            found.add(question.id)
+        for branch in question.branches:
+            if branch.when is not None:
+                found |= branch.when.questions()
+    return found
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` usable as a dict key: lists become tuples, dicts sorted tuples; TypeError if it cannot."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
+    hash(value)
+    return value
 
 
 def _plain(value: float | None) -> float | int | None:

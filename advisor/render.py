@@ -57,6 +57,7 @@ class Renderer:
         self.dialog = dialog
         self.env = build_environment(templates_dir)
         self.env.globals["label"] = self.label
+        self._words: dict[tuple[str, str | None], str] = {}  # captions and pop-ups: the same few, often
         try:
             self.phrases = self.env.get_template("phrases.txt").module
             self.hints = self.env.get_template("hints.txt").module
@@ -158,10 +159,19 @@ class Renderer:
 
     def plain(self, macro: str, **context: Any) -> str:
         """A ``templates/telegram.html`` macro as plain text (buttons, pop-ups, command list)."""
-        return html.unescape(self.telegram(macro, **context))
+        if context:
+            return html.unescape(self.telegram(macro, **context))
+        return self._word(macro, None)
 
     def button(self, name: str) -> str:
-        return self.plain("button", name=name)
+        return self._word("button", name)
+
+    def _word(self, macro: str, name: str | None) -> str:
+        found = self._words.get((macro, name))
+        if found is None:
+            context = {} if name is None else {"name": name}
+            found = self._words[(macro, name)] = html.unescape(self.telegram(macro, **context))
+        return found
 
     def report(self, rec: Mapping[str, Any], answers: Mapping[str, Any], generated_at: str) -> str:
         """The full report: a self-contained HTML document."""

@@ -224,10 +224,22 @@ def check_step(engine: Engine, step: Step) -> None:
         assert (step.hint is not None) == (step.kind == "reask")
         assert step.number == len(state.history) + 1
         assert 1 <= step.number <= step.total <= 14
+        # the remembered rest of the path (shared by everyone) is the one these answers take
+        assert step.total == step.number + questions_ahead(engine, state)
         assert step.previous == state.answers.get(state.current)
         assert step.proposed == state.proposed
         assert all(step.question.option(v) is not None for v in step.proposed)
     assert roundtrip(state) == state
+
+
+def questions_ahead(engine: Engine, state: ConversationState) -> int:
+    """Walk the rest of the path afresh: the questions after the current one, for these answers."""
+    ahead, qid = 0, state.current
+    while True:
+        target = engine.route(qid, state.answers) or engine.dialog.question(qid).targets()[0]
+        if target == FINISH:
+            return ahead
+        ahead, qid = ahead + 1, target
 
 
 def apply(engine: Engine, step: Step, actions: list[tuple[str, Any]]) -> Step:
@@ -973,3 +985,26 @@ def test_no_to_an_understood_proposal_clears_it(engine: Engine) -> None:
     cleared = engine.answer(step.state, "no")
     assert cleared.hint.code == "proposal_cleared" and cleared.proposed == ()
     assert engine.answer(cleared.state, "").hint.code == "empty"  # Enter no longer confirms it
+
+
+def test_progress_counts_the_path_the_earlier_answers_chose_for_each_person(tmp_path) -> None:
+    """The rest of a path is remembered and shared between people: it must follow each one's own
+    earlier answers (here `size`, read by a branch two questions later)."""
+    path = tmp_path / "branchy.yaml"
+    path.write_text(
+        "version: 1\nstart: size\nfinish: {template: recommendation}\nquestions:\n"
+        "  - id: size\n    type: single\n    text: How big?\n    options:\n"
+        "      - {value: small, label: Small}\n      - {value: large, label: Large}\n    next: notes\n"
+        "  - {id: notes, type: text, text: 'Anything else?', next: budget}\n"
+        "  - id: budget\n    type: number\n    text: Budget?\n    min: 0\n    max: 100\n"
+        "    next:\n      - {to: legal, when: {question: size, equals: large}}\n      - {to: recommendation}\n"
+        "  - {id: legal, type: text, text: 'Who signs?', next: recommendation}\n",
+        encoding="utf-8",
+    )
+    engine = Engine(load_dialog(path, TEMPLATES_DIR), lambda answers: dict(answers))
+    small = engine.choose(engine.start().state, ["small"])
+    large = engine.choose(engine.start().state, ["large"])
+    assert (small.question.id, small.number, small.total) == ("notes", 2, 3)
+    assert (large.question.id, large.number, large.total) == ("notes", 2, 4)
+    # asked again, in the other order, from the remembered paths
+    assert engine.resume(large.state).total == 4 and engine.resume(small.state).total == 3
