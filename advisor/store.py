@@ -9,7 +9,9 @@ acknowledged is ever lost.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from sqlite_utils import Database, Migrations
 
 from advisor import AdvisorError
 from advisor.engine import ConversationState
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("in_progress", "completed", "abandoned")
 migrations = Migrations("advisor")
@@ -94,7 +98,30 @@ def m004_delivery(db: Database) -> None:
     db["blocked"].create({"channel": str, "user_id": str, "at": str}, pk=("channel", "user_id"))
 
 
-SCHEMA_VERSION = 4  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
+@migrations()
+def m005_lead_alerts(db: Database) -> None:
+    """Lead alerts not yet delivered to the sales chat (an outbox: queued with the turn that caused
+    them, deleted once sent), so that a restart still sends them. Nothing personal: ids and the event."""
+    db["lead_alerts"].create({"id": int, "conversation_id": int, "event": str, "created_at": str}, pk="id",
+                             not_null={"conversation_id", "event", "created_at"})
+
+
+@migrations()
+def m006_search_index_follows_answers_only(db: Database) -> None:
+    """The full-text index was rewritten on every update of a conversation (sqlite-utils' trigger),
+    also when only the asked message, a timestamp or a reminder changed: now only when the answers or
+    the summary do."""
+    db.execute("DROP TRIGGER IF EXISTS conversations_au")
+    db.execute(
+        "CREATE TRIGGER conversations_au AFTER UPDATE OF answers, summary ON conversations"
+        " WHEN old.answers IS NOT new.answers OR old.summary IS NOT new.summary BEGIN"
+        " INSERT INTO conversations_fts (conversations_fts, rowid, answers, summary)"
+        " VALUES ('delete', old.rowid, old.answers, old.summary);"
+        " INSERT INTO conversations_fts (rowid, answers, summary) VALUES (new.rowid, new.answers, new.summary);"
+        " END")
+
+
+SCHEMA_VERSION = 6  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
 
 # The update being handled, set by the channel around each update: every write of a conversation
 # records it in the same transaction, so a crash either keeps both or neither.
@@ -134,6 +161,22 @@ class Filters:
             clauses.append("id IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH :search)")
             params["search"] = " ".join('"' + word.replace('"', '""') + '"' for word in words)
         return " AND ".join(clauses), params
+
+
+def _checkpoint_until(path: str, every: float, stop: threading.Event) -> None:
+    connection = sqlite3.connect(path, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA busy_timeout = 1000")
+        while True:
+            stopping = stop.wait(every)
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as error:  # busy or locked: the next round catches up
+                log.debug("WAL checkpoint skipped: %s", error)
+            if stopping:
+                return
+    finally:
+        connection.close()
 
 
 def now() -> str:
@@ -211,6 +254,8 @@ class Store:
     def __init__(self, db: Database, path: str):
         self.db = db
         self.path = path
+        self._recorded: tuple[str, int] | None = None  # the update a transaction last recorded
+        self._checkpoints: tuple[threading.Thread, threading.Event] | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
@@ -234,7 +279,35 @@ class Store:
         return cls(db, name)
 
     def close(self) -> None:
+        self.stop_checkpoints()
         self.db.close()
+
+    def start_checkpoints(self, every: float = 1.0) -> None:
+        """Move WAL checkpoints off the caller's thread (for the bot: its event loop).
+
+        SQLite checkpoints inside whichever commit takes the log past 1,000 pages, and syncs the file
+        there: a few milliseconds, every few hundred turns, in the middle of someone's update. Here
+        that commit no longer checkpoints (``wal_autocheckpoint = 0``); a thread with its own
+        connection makes a PASSIVE checkpoint every ``every`` seconds, which never blocks a writer.
+        """
+        if self.path == ":memory:" or self._checkpoints is not None:
+            return
+        self.db.execute("PRAGMA wal_autocheckpoint = 0")
+        stop = threading.Event()
+        thread = threading.Thread(target=_checkpoint_until, args=(self.path, every, stop),
+                                  name="advisor-wal-checkpoints", daemon=True)
+        thread.start()
+        self._checkpoints = (thread, stop)
+
+    def stop_checkpoints(self) -> None:
+        """Stop the checkpoint thread (after one last checkpoint); commits checkpoint again themselves."""
+        if self._checkpoints is None:
+            return
+        thread, stop = self._checkpoints
+        stop.set()
+        thread.join(timeout=10)
+        self._checkpoints = None
+        self.db.execute("PRAGMA wal_autocheckpoint = 1000")
 
     # -- conversations ---------------------------------------------------------------------
     def begin(
@@ -301,6 +374,7 @@ class Store:
         if handling is not None:
             self.db.execute("INSERT OR IGNORE INTO processed_updates (channel, update_id, at) VALUES (?, ?, ?)",
                             [handling[0], handling[1], stamp or now()])
+            self._recorded = handling
 
     def processed(self, channel: str, update_id: int) -> bool:
         """Whether this update was handled already (Telegram may deliver it again after a crash)."""
@@ -310,11 +384,33 @@ class Store:
 
     def mark_processed(self) -> None:
         """Record the update being handled, for updates that wrote nothing else."""
+        handling = current_update.get()
+        if handling is None or handling == self._recorded:  # its turn's transaction recorded it
+            return
         with self.db.atomic():
             self._record_update()
 
     def forget_processed(self, before: str) -> int:
         return self.db.execute("DELETE FROM processed_updates WHERE at < ?", [before]).rowcount
+
+    # -- lead alerts -----------------------------------------------------------------------
+    def queue_alert(self, conversation_id: int, event: str) -> int:
+        """Queue a lead alert (``completed``, ``expert``, ``contact``) for the sales chat; returns its id."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO lead_alerts (conversation_id, event, created_at) VALUES (?, ?, ?)",
+                [conversation_id, event, now()])
+            self._record_update()
+        return int(cursor.lastrowid or 0)
+
+    def pending_alerts(self, limit: int = 100) -> list[tuple[int, int, str]]:
+        """Alerts not yet delivered, oldest first: (alert id, conversation id, event)."""
+        return [(int(a), int(c), str(e)) for a, c, e in self.db.execute(
+            "SELECT id, conversation_id, event FROM lead_alerts ORDER BY id LIMIT ?", [limit]).fetchall()]
+
+    def alert_done(self, alert_id: int) -> None:
+        """Delivered (or given up on): the alert leaves the outbox."""
+        self.db.execute("DELETE FROM lead_alerts WHERE id = ?", [alert_id])
 
     def set_asked(self, conversation_id: int, question_id: str, message_id: int) -> None:
         """The message that first asked this question (re-asks keep the first one)."""
@@ -376,6 +472,7 @@ class Store:
         with self.db.atomic():
             self.db.conn.executemany("DELETE FROM turns WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM reviews WHERE conversation_id = ?", [(i,) for i in ids])
+            self.db.conn.executemany("DELETE FROM lead_alerts WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.execute("DELETE FROM conversations WHERE channel = ? AND user_id = ?", [channel, user_id])
             self.db.execute("DELETE FROM blocked WHERE channel = ? AND user_id = ?", [channel, user_id])
             self._record_update()

@@ -355,3 +355,28 @@ def test_a_database_path_starting_with_tilde_is_in_the_home_folder(tmp_path: Pat
     exported = run_bot("export", "--format", "json", env=env)
     assert exported.returncode == 0, exported.stderr
     assert [item["user_id"] for item in json.loads(exported.stdout)] == ["x"]
+
+
+def test_the_search_index_follows_the_answers_and_ignores_other_updates(store: Store):
+    """The index is rewritten only when answers or summary change; it must still find the new words
+    and forget the old ones, and an update of anything else must leave it as it is."""
+    from advisor.store import Filters
+
+    conversation = begin(store)
+
+    def found(words: str) -> list[int]:
+        return [c.id for c in store.conversations(Filters(search=words))]
+
+    store.save(conversation.id, ConversationState(current="size", answers={"pains": "cold calling"},
+                                                  history=("pains",)))
+    assert found("cold") == [conversation.id]
+    store.save(conversation.id, ConversationState(current="size", answers={"pains": "payroll errors"},
+                                                  history=("pains",)))
+    assert found("payroll") == [conversation.id] and found("cold") == []
+    store.set_asked(conversation.id, "size", 42)
+    store.mark_nudged(conversation.id)
+    assert found("payroll") == [conversation.id]
+    # the trigger: only answers and summary re-index, and only when they differ
+    [trigger] = [row[0] for row in store.db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'conversations_au'")]
+    assert "UPDATE OF answers, summary" in trigger

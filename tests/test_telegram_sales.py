@@ -190,3 +190,58 @@ def test_bad_sales_settings_are_one_line_errors(fake_api, name, value):
     assert result.returncode != 0
     assert name in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+class _SalesChat:
+    """A stand-in for the Bot: records the cards, or fails the way it is told to."""
+
+    def __init__(self, failure: Exception | None = None):
+        self.failure = failure
+        self.cards: list[str] = []
+
+    async def send_message(self, chat_id: int, text: str, **kwargs: object) -> None:
+        assert chat_id == SALES_CHAT
+        if self.failure is not None:
+            raise self.failure
+        self.cards.append(text)
+
+
+async def test_lead_alerts_wait_in_the_outbox_through_a_crash_and_a_network_failure(service):
+    """A card queued when the prospect finished is sent after a restart; a network failure keeps it
+    queued; a refusal (the bot was removed from the group) drops it; forgetting the person drops it."""
+    from telegram.error import Forbidden, TimedOut
+
+    from advisor.channels.telegram import Options, TelegramChannel
+
+    store = service.store
+    conversation = service.open("telegram", str(PROSPECT), "rep_alice").conversation
+    crashed = TelegramChannel(service, Options(sales_chat_id=SALES_CHAT))
+    crashed.alert("completed", conversation, telegram_name="Tom")  # ... and the process died here
+    assert [event for _, _, event in store.pending_alerts()] == ["completed"]
+
+    restarted = TelegramChannel(service, Options(sales_chat_id=SALES_CHAT))
+    assert await restarted.deliver_alerts(_SalesChat(TimedOut())) is True  # try again later
+    assert len(store.pending_alerts()) == 1
+    sales = _SalesChat()
+    assert await restarted.deliver_alerts(sales) is False
+    assert len(sales.cards) == 1 and "rep_alice" in sales.cards[0]
+    assert "Tom" not in sales.cards[0]  # the Telegram name lived in the crashed process only
+    assert store.pending_alerts() == []
+
+    restarted.alert("expert", conversation, telegram_name="Tom")
+    assert await restarted.deliver_alerts(_SalesChat(Forbidden("bot was kicked from the supergroup chat"))) is False
+    assert store.pending_alerts() == []  # refused for good: not retried forever
+
+    restarted.alert("contact", conversation, telegram_name="Tom")
+    assert store.forget("telegram", str(PROSPECT)) == 1
+    sales = _SalesChat()
+    assert await restarted.deliver_alerts(sales) is False
+    assert sales.cards == [] and store.pending_alerts() == []
+
+
+def test_without_a_sales_chat_nothing_is_queued(service):
+    from advisor.channels.telegram import Options, TelegramChannel
+
+    conversation = service.open("telegram", str(PROSPECT)).conversation
+    TelegramChannel(service, Options(sales_chat_id=None)).alert("completed", conversation, telegram_name="Tom")
+    assert service.store.pending_alerts() == []

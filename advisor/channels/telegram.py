@@ -44,7 +44,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -68,6 +68,8 @@ from advisor.store import Conversation, Filters, Store, current_update, now
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+ALERT_RETRY_SECONDS = 5.0  # after a network failure, the outbox is tried again this much later
+ALERT_FLUSH_SECONDS = 5.0  # on stop, this long to send what is queued
 REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MESSAGE_LIMIT = 4096  # UTF-16 code units, after entity parsing
 _TAG = re.compile(r"<[^>]+>")
@@ -247,6 +249,9 @@ class TelegramChannel:
         self.engine = service.engine
         self.options = options or Options()
         self._reminders: asyncio.Task[None] | None = None
+        self._alerts: asyncio.Task[None] | None = None
+        self._alerts_waiting = asyncio.Event()  # set when an alert is queued
+        self._alert_names: dict[int, str | None] = {}  # alert id -> Telegram first name (memory only)
 
     # -- composition ---------------------------------------------------------------------
     def register(self, app: Application) -> None:
@@ -276,13 +281,22 @@ class TelegramChannel:
         await app.bot.set_my_commands(
             [BotCommand(name, self.renderer.plain("command", name=name)) for name in COMMANDS]
         )
+        self.service.store.start_checkpoints()
         self._reminders = asyncio.create_task(self.maintain_forever(app.bot), name="advisor-maintenance")
+        if self.options.sales_chat_id is not None:
+            self._alerts = asyncio.create_task(self.deliver_alerts_forever(app.bot), name="advisor-lead-alerts")
 
     async def post_stop(self, app: Application) -> None:
-        if self._reminders is not None:
-            self._reminders.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reminders
+        if self._alerts is not None:  # a few seconds to send what is queued; the rest waits in the outbox
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_empty(), timeout=ALERT_FLUSH_SECONDS)
+        for task in (self._reminders, self._alerts):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reminders = self._alerts = None
+        self.service.store.stop_checkpoints()
 
     # -- reminders -------------------------------------------------------------------------
     async def maintain_forever(self, bot: Any) -> None:
@@ -333,19 +347,62 @@ class TelegramChannel:
         return sent
 
     # -- lead alerts -----------------------------------------------------------------------
-    async def alert(self, event: str, conversation: Conversation, bot: Any, telegram_name: str | None) -> None:
-        """Post a lead card to the sales chat, if one is set; never let it disturb the prospect."""
+    def alert(self, event: str, conversation: Conversation, telegram_name: str | None) -> None:
+        """Queue a lead card for the sales chat, if one is set. It goes from the outbox in the database,
+        sent by a task of its own: the prospect never waits for the sales chat's pace (Telegram allows
+        a group 20 messages a minute), and a crash or restart delays the card instead of losing it."""
         if self.options.sales_chat_id is None:
             return
-        card = self.renderer.telegram(
-            "lead_card", event=event, id=conversation.id, ref=conversation.ref,
-            name=reports.name_of(conversation) or telegram_name, rec=conversation.recommendation or {},
-            top=reports.top_functions(conversation), contact=reports.contact_of(conversation))
-        try:
-            await bot.send_message(self.options.sales_chat_id, card, parse_mode=ParseMode.HTML,
-                                   disable_web_page_preview=True)
-        except TelegramError as error:
-            log.warning("lead alert for conversation %s not delivered: %s", conversation.id, error)
+        alert_id = self.service.store.queue_alert(conversation.id, event)
+        self._alert_names[alert_id] = telegram_name
+        self._alerts_waiting.set()
+
+    async def deliver_alerts_forever(self, bot: Any) -> None:
+        """Send the queued lead cards in order, now (a restart may have left some) and as they come."""
+        while True:
+            self._alerts_waiting.clear()
+            try:
+                retry = await self.deliver_alerts(bot)
+            except Exception:
+                log.exception("lead alerts failed; trying again in %.0f s", ALERT_RETRY_SECONDS)
+                retry = True
+            if retry:
+                await asyncio.sleep(ALERT_RETRY_SECONDS)
+            else:
+                await self._alerts_waiting.wait()
+
+    async def deliver_alerts(self, bot: Any) -> bool:
+        """Send every queued card; True when the network failed and the rest must be tried again later."""
+        store = self.service.store
+        while pending := store.pending_alerts():
+            for alert_id, conversation_id, event in pending:
+                try:
+                    conversation = store.get(conversation_id)
+                except AdvisorError:  # forgotten since
+                    store.alert_done(alert_id)
+                    continue
+                card = self.renderer.telegram(
+                    "lead_card", event=event, id=conversation.id, ref=conversation.ref,
+                    name=reports.name_of(conversation) or self._alert_names.get(alert_id),
+                    rec=conversation.recommendation or {}, top=reports.top_functions(conversation),
+                    contact=reports.contact_of(conversation))
+                try:
+                    await bot.send_message(self.options.sales_chat_id, card, parse_mode=ParseMode.HTML,
+                                           disable_web_page_preview=True)
+                except (BadRequest, Forbidden) as error:  # refused: sending it again changes nothing
+                    log.warning("lead alert for conversation %s not delivered: %s", conversation.id, error)
+                except (NetworkError, RetryAfter) as error:  # the network or the pace: it stays queued
+                    log.warning("lead alert for conversation %s delayed: %s", conversation.id, error)
+                    return True
+                except TelegramError as error:  # e.g. the group became a supergroup: a new ADVISOR_SALES_CHAT_ID
+                    log.warning("lead alert for conversation %s not delivered: %s", conversation.id, error)
+                store.alert_done(alert_id)
+                self._alert_names.pop(alert_id, None)
+        return False
+
+    async def _outbox_empty(self) -> None:
+        while self.service.store.pending_alerts(limit=1):
+            await asyncio.sleep(0.05)
 
     # -- admin commands --------------------------------------------------------------------
     def admin_only(self, handler: Any) -> Any:
@@ -419,12 +476,11 @@ class TelegramChannel:
         """Send a step: a question with its keyboard, or the recommendation and what next."""
         step = outcome.step
         if step.kind == "finish":
+            if outcome.completed:  # queued first: the card survives a crash while the advice is sent
+                contact = reports.contact_of(outcome.conversation)
+                self.alert("expert" if contact else "completed", outcome.conversation, telegram_name)
             await self.send_recommendation(chat_id, outcome.conversation, step.recommendation, context,
                                            preparing=True)
-            if outcome.completed:
-                contact = reports.contact_of(outcome.conversation)
-                await self.alert("expert" if contact else "completed", outcome.conversation, context.bot,
-                                 telegram_name)
             return
         message = await self.send(chat_id, self.renderer.step(step, "html"), context,
                                   reply_markup=self.keyboard(outcome.conversation.id, step))
@@ -576,7 +632,7 @@ class TelegramChannel:
         })
         await self.send(chat, self.renderer.telegram("contact_thanks", name=shared.first_name), context,
                         reply_markup=ReplyKeyboardRemove())
-        await self.alert("contact", self.service.store.get(latest.id), context.bot, self._first_name(update))
+        self.alert("contact", latest, self._first_name(update))
 
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -684,7 +740,7 @@ class TelegramChannel:
             await self.send(chat, self.renderer.telegram("no_consent"), context)
             return
         self.service.store.record_consent(conversation.id)
-        await self.alert("expert", conversation, context.bot, self._first_name(update))
+        self.alert("expert", conversation, self._first_name(update))
         keyboard = ReplyKeyboardMarkup([[KeyboardButton(self.renderer.button("share_contact"), request_contact=True)]],
                                        one_time_keyboard=True, resize_keyboard=True)
         await self.send(chat, self.renderer.telegram("share_contact"), context, reply_markup=keyboard)
