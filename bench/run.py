@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import gc
 import html
+import importlib.util
 import itertools
 import json
 import os
@@ -36,7 +37,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -587,6 +587,8 @@ async def _inprocess(kind: str, cfg: dict[str, Any], db: Path, profile_dir: Path
     app, service = inprocess_app(kind, stub, db)
     people_count, warmup = cfg["s1_people"], cfg["s1_warmup"]
     async with app:
+        if app.post_init:  # as run_polling does: the advisor starts its checkpoint thread and maintenance there
+            await app.post_init(app)
         # warm up (templates compiled, caches filled), then time a fresh crowd
         await InProcessDriver(app, stub, make_people(kind, range(900_001, 900_001 + warmup))).run(timed=False)
         driver = InProcessDriver(app, stub, make_people(kind, range(1_000_001, 1_000_001 + people_count)))
@@ -600,6 +602,8 @@ async def _inprocess(kind: str, cfg: dict[str, Any], db: Path, profile_dir: Path
         if profiler is not None:
             profiler.stop()
             (profile_dir / f"s1-{kind}.txt").write_text(profiler.output_text(unicode=True, show_all=True))  # type: ignore[operator]
+        if app.post_stop:
+            await app.post_stop(app)
     timings = driver.timings
     result: dict[str, Any] = {
         "people": people_count, "updates": len(timings), "wall_s": wall, "per_s": len(timings) / sum(timings),
@@ -717,8 +721,9 @@ def serve(kind: str, api_url: str, db: str, profile: str | None) -> int:
     """The bot process of scenarios 2 and 3 (``--serve``): long polling against ``api_url``.
 
     advisor         build_application(..., rate_limit=False): no outbound limit (scenario 2)
-    advisor-aio     build_application(...) as it is: AIORateLimiter (scenario 3, for comparison)
-    advisor-pacer   build_application(...) with advisor.pacer.Pacer in place of AIORateLimiter
+    advisor-pacer   build_application(...) as it is: advisor.pacer.Pacer (scenario 3)
+    advisor-aio     build_application(...) with PTB's AIORateLimiter(max_retries=3) in place of the
+                    Pacer (scenario 3, for comparison)
     baseline        bench/baseline.py
     """
     import logging
@@ -738,10 +743,10 @@ def serve(kind: str, api_url: str, db: str, profile: str | None) -> int:
         import advisor.channels.telegram as tg
         from advisor.service import build_service
 
-        if kind == "advisor-pacer":
-            from advisor.pacer import Pacer
+        if kind == "advisor-aio":
+            from telegram.ext import AIORateLimiter
 
-            tg.AIORateLimiter = lambda *args, **kwargs: Pacer()  # type: ignore[assignment,misc]
+            tg.Pacer = lambda *args, **kwargs: AIORateLimiter(max_retries=3)  # type: ignore[assignment,misc]
         service = build_service(db)
         app = tg.build_application(service, token, api_url, tg.Options(nudge_after=None),
                                    rate_limit=kind != "advisor")
@@ -927,7 +932,11 @@ def scenario_2(report: Report, cfg: dict[str, Any], workdir: Path, profile_dir: 
 def scenario_3(report: Report, cfg: dict[str, Any], workdir: Path, profile_dir: Path | None) -> None:
     n, seconds = cfg["s3_people"], cfg["s3_seconds"]
     log(f"scenario 3: {n}-person burst, the fake refuses > 30 messages/s ({seconds:.0f} s each) ...")
-    kinds = ["baseline", "advisor-pacer"] + (["advisor-aio"] if cfg["s3_aio"] else [])
+    compare = cfg["s3_aio"] and importlib.util.find_spec("aiolimiter") is not None
+    if cfg["s3_aio"] and not compare:
+        log("  (PTB's AIORateLimiter needs aiolimiter: pip install 'python-telegram-bot[rate-limiter]==22.8';"
+            " its comparison rows are left out)")
+    kinds = ["baseline", "advisor-pacer"] + (["advisor-aio"] if compare else [])
     results = {}
     for kind in kinds:
         results[kind] = crowd(kind, n, seconds, 0.05, 30, workdir)
@@ -941,9 +950,9 @@ def scenario_3(report: Report, cfg: dict[str, Any], workdir: Path, profile_dir: 
                       b.messages_per_s, ">= 27/s (0.9 x 30)", a.messages_per_s >= 27))
     if "advisor-aio" in results:
         c = results["advisor-aio"]
-        report.add(Figure("s3.aio_too_many_requests", "3. 429 responses with AIORateLimiter (as built now)", "",
+        report.add(Figure("s3.aio_too_many_requests", "3. 429 responses with PTB's AIORateLimiter", "",
                           c.too_many_requests, b.too_many_requests, "(for comparison)", None, False))
-        report.add(Figure("s3.aio_messages_per_s", "3. messages/s with AIORateLimiter (as built now)", "/s",
+        report.add(Figure("s3.aio_messages_per_s", "3. messages/s with PTB's AIORateLimiter", "/s",
                           c.messages_per_s, b.messages_per_s, "(for comparison)", None))
     report.details["s3"] = {k: v.summary() for k, v in results.items()}
 
@@ -1164,13 +1173,13 @@ def scenario_5(report: Report, cfg: dict[str, Any], workdir: Path, profile_dir: 
 
 
 # ============================================================================================
-# Patches: fixes recommended for the product, applied by monkeypatching (``--patch``) to measure them
+# Patches: variants of the advisor, applied by monkeypatching (``--patch``) to compare them
 # ============================================================================================
 
 
 def apply_patches(names: Iterable[str]) -> list[str]:
-    """Apply the named product fixes to this process; returns those applied. Each is what bench/README.md
-    recommends, done from outside so that its effect can be measured before it is made in the code."""
+    """Apply the named variants to this process (and, through BENCH_PATCHES, to the bot processes);
+    returns those applied."""
     applied = []
     for name in names:
         if not name:
@@ -1185,167 +1194,17 @@ def apply_patches(names: Iterable[str]) -> list[str]:
     return applied
 
 
-def _patch_pool() -> None:
-    """httpcore 1.0.9's pool walks every connection on each request (has_expired polls each idle socket)
-    and, for each idle one, counts the idle ones again: with PTB's default 256 connections the pool
-    costs more CPU than everything else. 32 connections (at 50 ms a call still 640 calls/s), and a
-    pool timeout that waits for a free one instead of failing after 1 s."""
-    from telegram._utils.defaultvalue import DefaultValue
+def _patch_httpx() -> None:
+    """The advisor with python-telegram-bot's own request layer (HTTPXRequest, a pool of 32 and a 30 s
+    pool timeout: what it used before AiohttpRequest), to compare the two request layers."""
+    from telegram.request import HTTPXRequest
 
     import advisor.channels.telegram as tg
 
-    if getattr(tg.ApplicationBuilder, "_pooled", False):
-        return
+    def httpx_request(connection_pool_size: int = 32, **kwargs: Any) -> Any:
+        return HTTPXRequest(connection_pool_size=min(connection_pool_size, 32), **kwargs)
 
-    class PooledBuilder(tg.ApplicationBuilder):  # type: ignore[misc,valid-type,name-defined]
-        _pooled = True
-
-        def build(self):  # type: ignore[no-untyped-def]
-            if isinstance(self._request, DefaultValue):
-                self.connection_pool_size(POOL_SIZE).pool_timeout(30.0)
-            return super().build()
-
-    tg.ApplicationBuilder = PooledBuilder  # type: ignore[misc]
-
-
-POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "32"))
-
-
-def sharded_request(shards: int = 8, pool: int = 32) -> Any:
-    """A ``BaseRequest`` that spreads the calls over ``shards`` httpx clients of ``pool`` connections.
-
-    httpcore's pool costs O(connections x (idle connections + queued requests)) per request; one pool
-    of 256 under 200 concurrent calls spends more CPU there than the whole bot does elsewhere. Eight
-    pools of 32 keep each one small and without a queue. Proposed for the product (e.g. in
-    advisor/channels/telegram.py, ``builder.request(ShardedRequest())``)."""
-    from telegram.request import BaseRequest, HTTPXRequest
-
-    class ShardedRequest(BaseRequest):
-        def __init__(self) -> None:
-            self._shards = [HTTPXRequest(connection_pool_size=pool, pool_timeout=30.0) for _ in range(shards)]
-            self._next = itertools.cycle(self._shards)
-
-        @property
-        def read_timeout(self) -> float | None:
-            return self._shards[0].read_timeout
-
-        async def initialize(self) -> None:
-            for shard in self._shards:
-                await shard.initialize()
-
-        async def shutdown(self) -> None:
-            for shard in self._shards:
-                await shard.shutdown()
-
-        async def do_request(self, url: str, method: str, request_data: Any = None, read_timeout: Any = None,
-                             write_timeout: Any = None, connect_timeout: Any = None,
-                             pool_timeout: Any = None) -> tuple[int, bytes]:
-            return await next(self._next).do_request(url, method, request_data, read_timeout, write_timeout,
-                                                     connect_timeout, pool_timeout)
-
-    return ShardedRequest()
-
-
-def _patch_shards() -> None:
-    """Build the advisor's Application with sharded_request() as its request layer (see there)."""
-    from telegram._utils.defaultvalue import DefaultValue
-
-    import advisor.channels.telegram as tg
-
-    if getattr(tg.ApplicationBuilder, "_sharded", False):
-        return
-
-    class ShardedBuilder(tg.ApplicationBuilder):  # type: ignore[misc,valid-type,name-defined]
-        _sharded = True
-
-        def build(self):  # type: ignore[no-untyped-def]
-            if isinstance(self._request, DefaultValue) and isinstance(self._connection_pool_size, DefaultValue):
-                self.request(sharded_request(SHARDS, SHARD_POOL))
-            return super().build()
-
-    tg.ApplicationBuilder = ShardedBuilder  # type: ignore[misc]
-
-
-def aiohttp_request(limit: int = 256, read_timeout: float = 5.0, connect_timeout: float = 5.0) -> Any:
-    """A ``BaseRequest`` on aiohttp: its connector hands out a free connection in constant time, and
-    its HTTP parser is in C. Needs aiohttp (not a dependency of the advisor)."""
-    import aiohttp
-    from telegram._utils.defaultvalue import DefaultValue
-    from telegram.error import NetworkError, TimedOut
-    from telegram.request import BaseRequest
-
-    class AiohttpRequest(BaseRequest):
-        def __init__(self) -> None:
-            self._session: aiohttp.ClientSession | None = None
-
-        @property
-        def read_timeout(self) -> float | None:
-            return read_timeout
-
-        async def initialize(self) -> None:
-            if self._session is None or self._session.closed:
-                self._session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit),
-                    headers={"User-Agent": self.USER_AGENT})
-
-        async def shutdown(self) -> None:
-            if self._session is not None and not self._session.closed:
-                await self._session.close()
-
-        async def do_request(self, url: str, method: str, request_data: Any = None, read_timeout: Any = None,
-                             write_timeout: Any = None, connect_timeout: Any = None,
-                             pool_timeout: Any = None) -> tuple[int, bytes]:
-            if self._session is None:
-                raise RuntimeError("This AiohttpRequest is not initialized!")
-            read = _value(read_timeout, _default_read)
-            connect = _value(connect_timeout, connect_timeout_default)
-            data: Any = None
-            if request_data is not None:
-                if request_data.contains_files:
-                    form = aiohttp.FormData()
-                    for name, value in request_data.json_parameters.items():
-                        form.add_field(name, value)
-                    for name, (filename, content, mime) in request_data.multipart_data.items():
-                        form.add_field(name, content, filename=filename, content_type=mime)
-                    data = form
-                else:
-                    data = request_data.json_parameters
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
-            try:
-                async with self._session.request(method, url, data=data, timeout=timeout) as response:
-                    return response.status, await response.read()
-            except TimeoutError as error:
-                raise TimedOut from error
-            except aiohttp.ClientError as error:
-                raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
-
-    _default_read, connect_timeout_default = read_timeout, connect_timeout
-
-    def _value(value: Any, default: float) -> float | None:
-        return default if value is None or isinstance(value, DefaultValue) else value
-
-    return AiohttpRequest()
-
-
-def _patch_aiohttp() -> None:
-    """Build the advisor's Application with aiohttp_request() as its request layer (see there)."""
-    import aiohttp  # noqa: F401 - needed by aiohttp_request(): fail here, before any bot starts
-    from telegram._utils.defaultvalue import DefaultValue
-
-    import advisor.channels.telegram as tg
-
-    if getattr(tg.ApplicationBuilder, "_aiohttp", False):
-        return
-
-    class AiohttpBuilder(tg.ApplicationBuilder):  # type: ignore[misc,valid-type,name-defined]
-        _aiohttp = True
-
-        def build(self):  # type: ignore[no-untyped-def]
-            if isinstance(self._request, DefaultValue) and isinstance(self._connection_pool_size, DefaultValue):
-                self.request(aiohttp_request())
-            return super().build()
-
-    tg.ApplicationBuilder = AiohttpBuilder  # type: ignore[misc]
+    tg.AiohttpRequest = httpx_request  # type: ignore[assignment,misc]
 
 
 def _patch_uvloop() -> None:
@@ -1356,122 +1215,11 @@ def _patch_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-SHARDS = int(os.environ.get("BENCH_SHARDS", "16"))
-SHARD_POOL = int(os.environ.get("BENCH_SHARD_POOL", "16"))
-
-
-def _patch_sniffio() -> None:
-    """httpcore asks ``import sniffio`` on every request to know the event loop; without sniffio
-    installed (anyio 4.16 no longer needs it, so nothing installs it) each failed import searches
-    sys.path: ~0.1 ms of CPU per request. Installing sniffio==1.3.1 fixes it; here a stand-in module
-    that answers what sniffio would."""
-    import types
-
-    if "sniffio" in sys.modules:
-        return
-    try:
-        import sniffio  # noqa: F401
-    except ImportError:
-        module = types.ModuleType("sniffio")
-        module.current_async_library = lambda: "asyncio"  # type: ignore[attr-defined]
-        sys.modules["sniffio"] = module
-
-
-def _patch_progress() -> None:
-    """Engine._progress walks the rest of the path through the transitions machine on every step
-    (~14 triggers of ~13 us each) and is asked twice per press (resume for the "answered" text, then
-    the step): remember (question, answers so far) -> (number, total)."""
-    from advisor.engine import Engine
-
-    original = Engine._progress
-    if getattr(original, "_cached", False):
-        return
-
-    def progress(self: Any, state: Any) -> tuple[int, int]:
-        cache = self.__dict__.setdefault("_progress_cache", {})
-        key = (state.current, len(state.history), _freeze(state.answers))
-        found = cache.get(key)
-        if found is None:
-            if len(cache) > 4096:
-                cache.clear()
-            found = cache[key] = original(self, state)
-        return found
-
-    progress._cached = True  # type: ignore[attr-defined]
-    Engine._progress = progress  # type: ignore[method-assign]
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def _patch_words() -> None:
-    """Button captions and pop-ups (Renderer.button, Renderer.plain without arguments) are rendered by
-    a jinja2 macro, then unescaped, every time a keyboard is built: the same few strings. Cache them."""
-    from advisor.render import Renderer
-
-    if getattr(Renderer.plain, "_cached", False):
-        return
-    plain = Renderer.plain
-
-    def cached_plain(self: Any, macro: str, **context: Any) -> str:
-        if context and set(context) != {"name"}:
-            return plain(self, macro, **context)
-        cache = self.__dict__.setdefault("_plain_cache", {})
-        key = (macro, context.get("name"))
-        if key not in cache:
-            cache[key] = plain(self, macro, **context)
-        return cache[key]
-
-    cached_plain._cached = True  # type: ignore[attr-defined]
-    Renderer.plain = cached_plain  # type: ignore[method-assign]
-
-
-def _patch_checkpoint() -> None:
-    """SQLite's automatic WAL checkpoint runs inside whichever commit crosses 1000 pages, on the event
-    loop, and syncs the database file: a few milliseconds every few hundred turns (the p99 of
-    scenario 1). Turn it off on the bot's connection and checkpoint from a thread of its own."""
-    from advisor.store import Store
-
-    original = Store.open.__func__  # type: ignore[attr-defined]
-    if getattr(original, "_patched", False):
-        return
-
-    def open_(cls: Any, path: Any) -> Any:
-        store = original(cls, path)
-        if store.path != ":memory:":
-            store.db.execute("PRAGMA wal_autocheckpoint = 0")
-            threading.Thread(target=_checkpointer, args=(store.path,), daemon=True, name="checkpoint").start()
-        return store
-
-    open_._patched = True  # type: ignore[attr-defined]
-    Store.open = classmethod(open_)  # type: ignore[method-assign,assignment]
-
-
-def _checkpointer(path: str) -> None:
-    connection = sqlite3.connect(path, check_same_thread=False)
-    connection.execute("PRAGMA busy_timeout = 1000")
-    while True:
-        time.sleep(1.0)
-        with contextlib.suppress(sqlite3.Error):
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-
 PATCHES: dict[str, Callable[[], None]] = {
-    "checkpoint": _patch_checkpoint,
-    "pool": _patch_pool,
-    "shards": _patch_shards,
-    "aiohttp": _patch_aiohttp,
+    "httpx": _patch_httpx,
     "uvloop": _patch_uvloop,
-    "sniffio": _patch_sniffio,
-    "progress": _patch_progress,
-    "words": _patch_words,
 }
-ALL_PATCHES = ",".join(name for name in PATCHES if name not in ("pool", "aiohttp", "uvloop"))  # shards supersedes pool
+ALL_PATCHES = ",".join(PATCHES)
 
 
 # ============================================================================================
@@ -1490,8 +1238,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--only", help="comma-separated scenarios to run (1-5)")
     parser.add_argument("--profile", type=Path, help="write pyinstrument profiles of the advisor to this folder")
-    parser.add_argument("--patch", help="apply recommended product fixes first, by monkeypatching: "
-                        "comma-separated names or 'all' (see bench/README.md)")
+    parser.add_argument("--patch", help="measure a variant of the advisor, by monkeypatching: httpx (PTB's own"
+                        " request layer), uvloop; comma-separated or 'all' (see bench/README.md)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # the bot process of scenarios 2-3
     parser.add_argument("--api-url", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -1513,7 +1261,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     report = Report(mode)
     if applied:
-        report.notes.append(f"Measured WITH these product fixes applied by monkeypatching: {', '.join(applied)}.")
+        report.notes.append(f"Measured WITH these variants applied by monkeypatching: {', '.join(applied)}.")
     chosen = [s.strip() for s in (args.only or ",".join(SCENARIOS)).split(",") if s.strip()]
     started = time.monotonic()
     load_before = os.getloadavg()

@@ -56,9 +56,9 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from advisor import AdvisorError, reports
+from advisor.channels.http import AiohttpRequest
 from advisor.dialog import Question
 from advisor.engine import Step
 from advisor.pacer import Pacer
@@ -888,17 +888,26 @@ def build_application(service: AdvisorService, token: str, api_url: str, options
     """The python-telegram-bot Application for the advisor, calling ``{api_url}/bot{token}/{method}``."""
     api_url = api_url.rstrip("/")
     channel = TelegramChannel(service, options)
+    # aiohttp instead of httpx: httpcore's pool costs CPU per request that grows with its size, the
+    # most of the bot's CPU with a few hundred people at once (see advisor/channels/http.py)
+    requests = (AiohttpRequest(connection_pool_size=64, pool_timeout=30.0), AiohttpRequest(connection_pool_size=1))
+
+    async def post_shutdown(app: Application) -> None:
+        await channel.post_stop(app)  # PTB skips post_stop when starting failed, but not post_shutdown
+        for request in requests:  # closed by PTB after a clean run; not when getMe failed at the start
+            await request.shutdown()
+
     builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(f"{api_url}/bot")
         .base_file_url(f"{api_url}/file/bot")
         .concurrent_updates(PerChatUpdateProcessor(store=service.store))
-        # httpcore's pool grows costly with PTB's 256 connections; 32 serve hundreds of people
-        .request(HTTPXRequest(connection_pool_size=32, pool_timeout=30))
+        .request(requests[0])
+        .get_updates_request(requests[1])
         .post_init(channel.post_init)
         .post_stop(channel.post_stop)
-        .post_shutdown(channel.post_stop)  # PTB skips post_stop when starting failed
+        .post_shutdown(post_shutdown)
     )
     if rate_limit:
         builder = builder.rate_limiter(Pacer())  # even spacing, no 429; a 429 still waits and delivers once

@@ -75,26 +75,28 @@ class TelegramWebhook(RequestHandler):
 
 async def serve_webhook(app: Application, listen: str, port: int, path: str, url: str, secret: str) -> None:
     """Run ``app`` on a webhook until SIGINT or SIGTERM, then stop it cleanly (updates in flight finish)."""
-    async with app:  # initialize ... shutdown
-        if app.post_init:
-            await app.post_init(app)
-        web = WebApplication([(rf"/{path}", TelegramWebhook, {"bot_app": app, "secret": secret})])
-        server = HTTPServer(web, max_body_size=4 * MAX_BODY)
-        server.listen(port, listen)
-        try:
-            await app.bot.set_webhook(url=url, secret_token=secret, allowed_updates=Update.ALL_TYPES)
-            await app.start()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            log.info("webhook server on %s:%s/%s", listen, port, path)
-            await stop.wait()
-        finally:
-            server.stop()
-            if app.running:
-                await app.stop()
-                if app.post_stop:
-                    await app.post_stop(app)
-    if app.post_shutdown:
-        await app.post_shutdown(app)
+    try:
+        async with app:  # initialize ... shutdown
+            if app.post_init:
+                await app.post_init(app)
+            web = WebApplication([(rf"/{path}", TelegramWebhook, {"bot_app": app, "secret": secret})])
+            server = HTTPServer(web, max_body_size=4 * MAX_BODY)
+            server.listen(port, listen)
+            try:
+                await app.bot.set_webhook(url=url, secret_token=secret, allowed_updates=Update.ALL_TYPES)
+                await app.start()
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                log.info("webhook server on %s:%s/%s", listen, port, path)
+                await stop.wait()
+            finally:
+                server.stop()
+                if app.running:
+                    await app.stop()
+                    if app.post_stop:
+                        await app.post_stop(app)
+    finally:  # also when starting failed (getMe refused): the request layer is closed there
+        if app.post_shutdown:
+            await app.post_shutdown(app)
