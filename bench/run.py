@@ -341,7 +341,9 @@ class AdvisorPerson:
         self.done = False
         self.last_number = 0
         self.violations: list[str] = []
-        self.expect_labels: list[str] = []  # what the next "answered" edit must show, after a burst
+        # question text -> the labels its "answered" edit must show, after a burst of ticks and Done (the
+        # edit may arrive after the next question: the bot sends both at once)
+        self.expect_labels: dict[str, list[str]] = {}
 
     def start(self) -> list[Action]:
         return [("text", "/start")]
@@ -351,11 +353,13 @@ class AdvisorPerson:
         return WHAT_NEXT in text or any(QUESTION_DATA.match(d) for _t, d in _buttons(message.get("reply_markup")))
 
     def on_edit(self, text: str) -> None:
-        if self.expect_labels:
-            missing = [label for label in self.expect_labels if label not in text]
-            if missing:
-                self.violations.append(f"answer shown without {missing}: updates handled out of order")
-            self.expect_labels = []
+        text = html.unescape(text)  # in-process the stub sees the HTML sent; the fake gives plain text
+        for question_text, labels in list(self.expect_labels.items()):
+            if question_text in text:
+                missing = [label for label in labels if label not in text]
+                if missing:
+                    self.violations.append(f"answer shown without {missing}: updates handled out of order")
+                del self.expect_labels[question_text]
 
     def react(self, message: dict[str, Any]) -> list[Action]:
         """The actions answering a step (a question, or What next?), with the buttons' own data."""
@@ -392,7 +396,7 @@ class AdvisorPerson:
                     label, data = option("t", n)
                     if (n in wanted) != label.startswith("✅"):
                         actions.append(("press", data))
-                self.expect_labels = [question.options[n].label for n in sorted(wanted)]
+                self.expect_labels[question.text] = [question.options[n].label for n in sorted(wanted)]
             return [*actions, ("press", by_kind["d"][0][2])]
         if question.type in ("single", "contact") and len(numbers) == 1:
             return [("press", option("a", numbers[0] - 1)[1])]

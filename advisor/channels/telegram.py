@@ -662,8 +662,8 @@ class TelegramChannel:
         before = self.engine.resume(current.state)
         if press.kind == "t":
             outcome = self.service.toggle(current, question.options[press.index].value)  # type: ignore[index]
-            await self._answer(query)
-            await self._edit_markup(query.message, self.keyboard(current.id, outcome.step))
+            keyboard = self.keyboard(current.id, outcome.step)
+            await _together(self._answer(query), self._edit_markup(query.message, keyboard))
             return
         if press.kind == "a":
             outcome = self.service.choose(current, [question.options[press.index].value])  # type: ignore[index]
@@ -677,7 +677,9 @@ class TelegramChannel:
             outcome = self.service.skip(current)
         else:  # "b"
             outcome = self.service.back(current)
-        await self._answer(query)
+        # The answer is committed: acknowledge the press, mark the question answered and show the next
+        # one at once, not one round trip after another (they touch different messages).
+        calls = [self._answer(query)]
         moved = outcome.step.kind == "finish" or outcome.step.state.history != current.state.history
         if moved:
             if press.kind == "b":
@@ -685,8 +687,9 @@ class TelegramChannel:
             else:
                 done = self.renderer.telegram("answered", number=before.number, total=before.total,
                                               text=question.text, answer=self._answer_label(question, outcome))
-            await self._edit_text(query.message, done)
-        await self.show(chat, outcome, context, telegram_name=self._first_name(update))
+            calls.append(self._edit_text(query.message, done))
+        calls.append(self.show(chat, outcome, context, telegram_name=self._first_name(update)))
+        await _together(*calls)
 
     def _answer_label(self, question: Question, outcome: Outcome) -> str:
         value = outcome.step.accepted
@@ -856,6 +859,15 @@ class TelegramChannel:
         except BadRequest as error:
             if not _harmless_edit_failure(error):
                 raise
+
+
+async def _together(*calls: Awaitable[Any]) -> None:
+    """Run Bot API calls concurrently and return when all have ended (so that the chat's next update
+    starts after them); then raise the first error, if any."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _harmless_edit_failure(error: BadRequest) -> bool:
