@@ -1474,3 +1474,18 @@ def test_a_broken_dialog_stops_the_start_naming_the_file_and_key(fake_api, tmp_p
     assert fake_api.requests == []  # no getUpdates, nor anything else
     assert not (tmp_path / "a.db").exists()
 
+
+
+def test_refused_input_over_the_cap_is_kept_in_the_transcript_only_up_to_the_cap(service):
+    """Text over a question's cap is refused; the transcript keeps its first `cap` characters and says
+    how long it was, not the whole of it (people paste whole documents)."""
+    outcome = service.open("console", "ana")
+    for line in ["3", "3", "1"]:
+        outcome = service.answer(outcome.conversation, line)
+    assert outcome.step.question.id == "pains" and outcome.step.question.max_length == 500
+    pasted = "cold calling " * 400 + "SECRET-TAIL"
+    outcome = service.answer(outcome.conversation, pasted)
+    assert outcome.step.kind == "reask" and outcome.step.hint.code == "too_long"
+    said = [turn["text"] for turn in service.store.transcript(outcome.conversation.id) if turn["role"] == "person"][-1]
+    assert said.startswith(pasted[:500]) and "SECRET-TAIL" not in said
+    assert f"{len(pasted)} characters" in said and len(said) < 600
