@@ -51,8 +51,8 @@ class AdvisorService:
         step = self.engine.answer(conversation.state, text)
         said = text
         if step.hint is not None and step.hint.code == "too_long":  # refused: keep no more than the cap
-            limit = int(step.hint.params["limit"])
-            said = f"{text[:limit]}… [{len(text)} characters, over the {limit} this answer takes: refused]"
+            limit, typed = int(step.hint.params["limit"]), text.strip()
+            said = f"{typed[:limit]}… [{len(typed)} characters, over the {limit} this answer takes: refused]"
         if step.accepted is not None:  # "3" is kept as typed, with what it meant
             meant = self.describe(conversation.state.current, step.accepted)
             said = text if text.strip() == meant else f"{text.strip() or '(Enter)'} -> {meant}"

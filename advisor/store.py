@@ -111,14 +111,15 @@ def m006_search_index_follows_answers_only(db: Database) -> None:
     """The full-text index was rewritten on every update of a conversation (sqlite-utils' trigger),
     also when only the asked message, a timestamp or a reminder changed: now only when the answers or
     the summary do."""
-    db.execute("DROP TRIGGER IF EXISTS conversations_au")
+    db.execute('DROP TRIGGER IF EXISTS "conversations_au"')
+    # named and quoted as sqlite-utils writes its own, so that its disable_fts() still finds it
     db.execute(
-        "CREATE TRIGGER conversations_au AFTER UPDATE OF answers, summary ON conversations"
-        " WHEN old.answers IS NOT new.answers OR old.summary IS NOT new.summary BEGIN"
-        " INSERT INTO conversations_fts (conversations_fts, rowid, answers, summary)"
-        " VALUES ('delete', old.rowid, old.answers, old.summary);"
-        " INSERT INTO conversations_fts (rowid, answers, summary) VALUES (new.rowid, new.answers, new.summary);"
-        " END")
+        'CREATE TRIGGER "conversations_au" AFTER UPDATE OF "answers", "summary" ON "conversations"'
+        ' WHEN old."answers" IS NOT new."answers" OR old."summary" IS NOT new."summary" BEGIN\n'
+        '  INSERT INTO "conversations_fts" ("conversations_fts", rowid, "answers", "summary")'
+        ' VALUES(\'delete\', old.rowid, old."answers", old."summary");\n'
+        '  INSERT INTO "conversations_fts" (rowid, "answers", "summary")'
+        ' VALUES (new.rowid, new."answers", new."summary");\nEND')
 
 
 SCHEMA_VERSION = 6  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema

@@ -245,3 +245,25 @@ def test_without_a_sales_chat_nothing_is_queued(service):
     conversation = service.open("telegram", str(PROSPECT)).conversation
     TelegramChannel(service, Options(sales_chat_id=None)).alert("completed", conversation, telegram_name="Tom")
     assert service.store.pending_alerts() == []
+
+
+async def test_a_card_that_cannot_be_made_is_dropped_and_does_not_hold_back_the_next(service, monkeypatch):
+    from advisor.channels.telegram import Options, TelegramChannel
+
+    channel = TelegramChannel(service, Options(sales_chat_id=SALES_CHAT))
+    broken = service.open("telegram", "5001", "rep_broken").conversation
+    fine = service.open("telegram", "5002", "rep_fine").conversation
+    channel.alert("completed", broken, telegram_name=None)
+    channel.alert("completed", fine, telegram_name=None)
+    render = channel.renderer.telegram
+
+    def telegram(macro: str, **context: object) -> str:
+        if macro == "lead_card" and context.get("ref") == "rep_broken":
+            raise KeyError("readiness_score")  # e.g. a recommendation stored by an older version
+        return render(macro, **context)
+
+    monkeypatch.setattr(channel.renderer, "telegram", telegram)
+    sales = _SalesChat()
+    assert await channel.deliver_alerts(sales) is False
+    assert len(sales.cards) == 1 and "rep_fine" in sales.cards[0]
+    assert service.store.pending_alerts() == []

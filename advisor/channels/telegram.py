@@ -293,8 +293,12 @@ class TelegramChannel:
         for task in (self._reminders, self._alerts):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:
+                    log.exception("background task %s had failed", task.get_name())
         self._reminders = self._alerts = None
         self.service.store.stop_checkpoints()
 
@@ -376,16 +380,21 @@ class TelegramChannel:
         store = self.service.store
         while pending := store.pending_alerts():
             for alert_id, conversation_id, event in pending:
+                name = self._alert_names.pop(alert_id, None)
                 try:
                     conversation = store.get(conversation_id)
                 except AdvisorError:  # forgotten since
                     store.alert_done(alert_id)
                     continue
-                card = self.renderer.telegram(
-                    "lead_card", event=event, id=conversation.id, ref=conversation.ref,
-                    name=reports.name_of(conversation) or self._alert_names.get(alert_id),
-                    rec=conversation.recommendation or {}, top=reports.top_functions(conversation),
-                    contact=reports.contact_of(conversation))
+                try:
+                    card = self.renderer.telegram(
+                        "lead_card", event=event, id=conversation.id, ref=conversation.ref,
+                        name=reports.name_of(conversation) or name, rec=conversation.recommendation or {},
+                        top=reports.top_functions(conversation), contact=reports.contact_of(conversation))
+                except Exception:  # a card that cannot be made must not hold back the ones behind it
+                    log.exception("lead alert for conversation %s dropped: its card cannot be made", conversation.id)
+                    store.alert_done(alert_id)
+                    continue
                 try:
                     await bot.send_message(self.options.sales_chat_id, card, parse_mode=ParseMode.HTML,
                                            disable_web_page_preview=True)
@@ -393,11 +402,11 @@ class TelegramChannel:
                     log.warning("lead alert for conversation %s not delivered: %s", conversation.id, error)
                 except (NetworkError, RetryAfter) as error:  # the network or the pace: it stays queued
                     log.warning("lead alert for conversation %s delayed: %s", conversation.id, error)
+                    self._alert_names[alert_id] = name
                     return True
                 except TelegramError as error:  # e.g. the group became a supergroup: a new ADVISOR_SALES_CHAT_ID
                     log.warning("lead alert for conversation %s not delivered: %s", conversation.id, error)
                 store.alert_done(alert_id)
-                self._alert_names.pop(alert_id, None)
         return False
 
     async def _outbox_empty(self) -> None:
@@ -630,9 +639,9 @@ class TelegramChannel:
             "name": name or None, "email": None, "phone": "+" + shared.phone_number.lstrip("+"),
             "consent": True, "given_at": now(),
         })
+        self.alert("contact", latest, self._first_name(update))  # queued first: the reply may fail
         await self.send(chat, self.renderer.telegram("contact_thanks", name=shared.first_name), context,
                         reply_markup=ReplyKeyboardRemove())
-        self.alert("contact", latest, self._first_name(update))
 
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -865,9 +874,15 @@ async def _together(*calls: Awaitable[Any]) -> None:
     """Run Bot API calls concurrently and return when all have ended (so that the chat's next update
     starts after them); then raise the first error, if any."""
     results = await asyncio.gather(*calls, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    errors = [result for result in results if isinstance(result, BaseException)]
+    if not errors:
+        return
+    # the person blocked the bot: that is what the error handler must hear, whichever call saw it first
+    first = next((error for error in errors if isinstance(error, Forbidden)), errors[0])
+    for error in errors:
+        if error is not first:
+            log.warning("a Bot API call made together with another failed too: %r", error)
+    raise first
 
 
 def _harmless_edit_failure(error: BadRequest) -> bool:
