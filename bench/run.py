@@ -681,6 +681,17 @@ def bench_fake(latency: float, max_messages_per_second: int | None) -> Any:
     return BenchFake(latency=latency, max_messages_per_second=max_messages_per_second)
 
 
+def terminate(process: subprocess.Popen) -> None:
+    """SIGTERM, as a service manager would; SIGKILL if it has not exited within 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
 class BotProcess:
     """One bot as a process of its own: ``python bench/run.py --serve KIND`` (see serve())."""
 
@@ -710,13 +721,7 @@ class BotProcess:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process)
         self._log_file.close()
         return self.process.returncode
 
@@ -1059,13 +1064,7 @@ def start_time(command: list[str], env: dict[str, str], fake: Any) -> float:
         process.kill()
         raise RuntimeError(f"{command} did not poll: {process.communicate()[0][-2000:]!r}") from None
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        terminate(process)
 
 
 def scenario_4(report: Report, cfg: dict[str, Any], workdir: Path, profile_dir: Path | None) -> None:
