@@ -21,6 +21,7 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from advisor import AdvisorError, __version__
 from advisor.dialog import DialogError
@@ -214,7 +215,34 @@ def cmd_check(args: argparse.Namespace) -> int:
     low, high = Engine(dialog, advisor.recommend).path_lengths()
     print(f"{path}: OK: {len(dialog.questions)} questions, {low} to {high} on any path; "
           f"advice rules {dialog.advice_path.name} OK")
-    return 0
+    if args.cases is None:
+        return 0
+    return run_cases(dialog, advisor, Path(args.cases) if args.cases else dialog.path.parent / "cases.yaml")
+
+
+def run_cases(dialog: Any, advisor: Any, path: Path) -> int:
+    """Every advice case through the dialog and rules: what differs from what a consultant expects."""
+    from advisor.cases import CaseRunner, load_cases
+    from advisor.render import TEMPLATES_DIR, Renderer
+
+    try:
+        cases = load_cases(path, dialog)
+    except DialogError as error:
+        for line in error.errors:
+            print(line, file=sys.stderr)
+        print(f"{len(error.errors)} problem(s) found", file=sys.stderr)
+        return EXIT_ERROR
+    runner = CaseRunner(dialog, advisor, Renderer(dialog, TEMPLATES_DIR))
+    failed = 0
+    for case in cases:
+        problems = runner.run(case)
+        if problems:
+            failed += 1
+            print(f"{path}: cases.{case.id}: {case.description}", file=sys.stderr)
+            for problem in problems:
+                print(f"  - {problem}", file=sys.stderr)
+    print(f"{path}: {len(cases) - failed} of {len(cases)} advice cases pass")
+    return EXIT_ERROR if failed else 0
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
@@ -355,6 +383,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         print()
     rec = c.recommendation
     if rec:
+        if rec.get("verdict_name"):
+            print(f"Verdict: {rec['verdict_name']}. {rec['verdict_text']}")
+            for f in rec["functions"]:
+                print(f"  {f['name']}: {f['approach']['name'].lower()}. {f['approach']['why']}")
+            for t in rec["tensions"]:
+                print(f"  Tension: {t['text']}")
+            print()
         print(f"Readiness {rec['readiness_score']}/100 ({rec['profile']}), from a base of {rec['base']:g}:")
         for d in rec["drivers"]:
             print(f"  {d['points']:+4.0f}  {d['text']}")
@@ -461,7 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     console = commands.add_parser("console", help="talk to the advisor in this terminal",
                                   description="Talk to the advisor in this terminal (or through a pipe). "
-                                  "Type back, restart, skip or quit at any question.")
+                                  "Type back, restart, skip or quit at any question; after the "
+                                  "recommendation, details shows the full report.")
     console.add_argument("--user", help="who is talking; the same user resumes where they left off "
                          "(default: the OS user)")
     console.add_argument("--ref", help="a referral tag kept with a new conversation")
@@ -479,6 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Validate a dialog file, its advice rules and the templates "
                                 "it needs; print every problem as file: key: message.")
     check.add_argument("file", nargs="?", help="the dialog file (default: dialogs/outsourcing.yaml)")
+    check.add_argument("--cases", nargs="?", const="", metavar="FILE",
+                       help="also run the advice cases (default: cases.yaml beside the dialog) and report "
+                       "each one whose advice differs from what is expected")
     check.set_defaults(func=cmd_check)
 
     diagram = commands.add_parser("diagram", help="print the dialog as a Mermaid state diagram",

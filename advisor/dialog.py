@@ -52,6 +52,14 @@ class Branch:
 
 
 @dataclass(frozen=True)
+class Check:
+    """Answers that can't be right together: when ``when`` holds, the answer is read back first."""
+
+    id: str
+    when: Condition
+
+
+@dataclass(frozen=True)
 class Question:
     id: str
     type: str
@@ -66,6 +74,7 @@ class Question:
     unit: str = ""
     max_length: int = 500
     prefill_from: str | None = None  # a free-text question whose words pre-select options here
+    checks: tuple[Check, ...] = ()  # tried after an answer; the first that holds reads it back
 
     @property
     def takes_options(self) -> bool:
@@ -232,7 +241,7 @@ def _build_question(
         return None
     allowed = {
         "id", "type", "text", "options", "next", "hint", "examples", "skippable",
-        "min", "max", "unit", "max_length", "prefill_from",
+        "min", "max", "unit", "max_length", "prefill_from", "checks",
     }
     for key in raw:
         if key not in allowed:
@@ -281,7 +290,29 @@ def _build_question(
         unit=_text(raw, "unit", where, errors, required=False),
         max_length=max_length,
         prefill_from=raw.get("prefill_from"),
+        checks=tuple(_build_checks(where, raw.get("checks"), errors)),
     )
+
+
+def _build_checks(where: str, raw: Any, errors: list[str]) -> list[Check]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        errors.append(f"{where}.checks: expected a list of {{id, when}}")
+        return []
+    checks: list[Check] = []
+    for i, item in enumerate(raw):
+        at = f"{where}.checks[{i}]"
+        if not isinstance(item, Mapping) or not isinstance(item.get("id"), str) or not ID_PATTERN.match(item["id"]):
+            errors.append(f"{at}: expected a mapping with a lower-case id and 'when'")
+            continue
+        if "when" not in item:
+            errors.append(f"{at}: missing 'when'")
+            continue
+        when = parse_condition(item["when"], f"{at}.when", errors)
+        if when is not None:
+            checks.append(Check(item["id"], when))
+    return checks
 
 
 def _build_options(where: str, qtype: str, raw: Any, errors: list[str]) -> list[Option]:
@@ -369,6 +400,9 @@ def _check_references(f: str, questions: Mapping[str, Question], errors: list[st
             if b.when is not None:
                 for name in sorted(b.when.questions() - ids):
                     errors.append(f"{where}.next[{b.index}].when: unknown question '{name}'")
+        for i, check in enumerate(q.checks):
+            for name in sorted(check.when.questions() - ids):
+                errors.append(f"{where}.checks[{i}].when: unknown question '{name}'")
         if q.prefill_from is not None:
             source = questions.get(q.prefill_from)
             if source is None or source.type != "text":

@@ -37,6 +37,7 @@ class ConversationState:
     history: tuple[str, ...] = ()  # the questions answered on the way here, in order
     failures: int = 0  # invalid replies in a row at the current question
     proposed: tuple[str, ...] = ()  # options understood from free text, waiting for a confirmation
+    pending: Mapping[str, Any] | None = None  # an answer read back ({check, value}), waiting for a yes
 
     @property
     def finished(self) -> bool:
@@ -49,6 +50,7 @@ class ConversationState:
             "history": list(self.history),
             "failures": self.failures,
             "proposed": list(self.proposed),
+            "pending": dict(self.pending) if self.pending is not None else None,
         }
 
     @classmethod
@@ -59,6 +61,7 @@ class ConversationState:
             history=tuple(data.get("history") or ()),
             failures=int(data.get("failures") or 0),
             proposed=tuple(data.get("proposed") or ()),
+            pending=dict(data["pending"]) if data.get("pending") else None,
         )
 
 
@@ -159,6 +162,8 @@ class Engine:
         """The step to show a person coming back: their current question, or their advice."""
         if state.finished:
             return self._finish(state)
+        if state.pending is not None:  # still waiting for a yes: say again what is being checked
+            return self._arrive(state, hint=Hint("read_back", params=state.pending))
         return self._arrive(state)
 
     def restart(self) -> Step:
@@ -170,7 +175,7 @@ class Engine:
             return self._reask(state, "at_start")
         previous = state.history[-1]
         return self._arrive(self._enter(replace(state, current=previous, history=state.history[:-1],
-                                                failures=0, proposed=())))
+                                                failures=0, proposed=(), pending=None)))
 
     def skip(self, state: ConversationState) -> Step:
         question = self._question(state)
@@ -178,7 +183,16 @@ class Engine:
             return self._finish(state)
         if not question.skippable:
             return self._reask(state, "cannot_skip")
-        return self._accept(state, question, None)
+        return self._accept(replace(state, pending=None), question, None)
+
+    def confirm(self, state: ConversationState) -> Step:
+        """Keep the answer that was read back (the person says it is right)."""
+        question = self._question(state)
+        if question is None:
+            return self._finish(state)
+        if state.pending is None:
+            return self._arrive(state)  # nothing waits for a yes (a stale button): ask again
+        return self._accept(state, question, state.pending["value"], confirmed=True)
 
     def answer(self, state: ConversationState, reply: str) -> Step:
         """Take a typed reply to the current question."""
@@ -186,6 +200,12 @@ class Engine:
         if question is None:
             return self._finish(state)
         text = reply.strip()
+        if state.pending is not None:  # an answer was read back: yes keeps it, no asks again
+            if not text or text.lower() in YES_WORDS:
+                return self.confirm(state)
+            if text.lower() in NO_WORDS:
+                return self._arrive(replace(state, pending=None, failures=0), hint=Hint("change_it"))
+            # another answer instead: parsed as usual; the same one again is a yes (see _accept)
         if len(text) > question.max_length:
             return self._reask(state, "too_long", limit=question.max_length)
         parse = {
@@ -213,6 +233,7 @@ class Engine:
         option = question.option(value)
         if question.type != "multi" or option is None:
             return self._reask(state, "not_an_option", count=len(question.options))
+        state = replace(state, pending=None)
         selected = [v for v in state.proposed if v != value]
         if value not in state.proposed:
             exclusive = {o.value for o in question.options if o.exclusive}
@@ -319,8 +340,17 @@ class Engine:
         return self._accept(state, question, contact)
 
     # -- moving on ------------------------------------------------------------------------
-    def _accept(self, state: ConversationState, question: Question, value: Any) -> Step:
+    def _accept(self, state: ConversationState, question: Question, value: Any,
+                confirmed: bool = False) -> Step:
         answers = {**state.answers, question.id: value}
+        if state.pending is not None and state.pending.get("value") == value:
+            confirmed = True  # the same answer again, after it was read back: that is a yes
+        if value is not None and not confirmed:
+            check = next((c for c in question.checks if c.when.test(answers)), None)
+            if check is not None:
+                pending = {"check": check.id, "value": value}
+                return self._arrive(replace(state, pending=pending, failures=0, proposed=()),
+                                    hint=Hint("read_back", params=pending))
         target = self.route(question.id, answers)
         assert target is not None, f"dialog validation guarantees a way on from {question.id}"
         moved = ConversationState(current=target, answers=answers,
@@ -366,7 +396,8 @@ class Engine:
                     offer_skip=bool(question and question.skippable and failures >= 3))
         if code in ("at_start", "cannot_skip"):
             failures = state.failures  # not the person's mistake in answering
-        return self._arrive(replace(state, failures=failures), hint=hint)
+        # a reply that can't be taken drops an answer waiting to be confirmed: a later yes keeps nothing
+        return self._arrive(replace(state, failures=failures, pending=None), hint=hint)
 
     def _finish(self, state: ConversationState) -> Step:
         on_path = {qid: state.answers[qid] for qid in state.history if qid in state.answers}

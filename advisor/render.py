@@ -9,6 +9,7 @@ the same words.
 from __future__ import annotations
 
 import html
+import re
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +22,16 @@ from advisor.dialog import Dialog
 from advisor.engine import Step
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+SCREEN_WORDS = 300
+"""The most words the recommendation may take on one screen (console and Telegram)."""
+SCREEN_LIMITS = {"handed": 3, "others": 3, "watch": 2, "strategic": True}
+"""How much of each optional part the one screen shows at most; the full report has all of it."""
+SCREEN_CUTS: tuple[dict[str, Any], ...] = (
+    {"others": 1}, {"watch": 1}, {"others": 0}, {"strategic": False}, {"handed": 2}, {"watch": 0},
+    {"handed": 1},
+)
+"""What to leave to the full report, in this order, until the screen fits SCREEN_WORDS."""
+_TAG = re.compile(r"<[^>]+>")
 
 
 def build_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
@@ -34,8 +45,11 @@ def build_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
     )
     env.filters["signed"] = lambda n: f"{n:+g}"
     env.filters["money"] = lambda n: f"{n:,.0f}"
-    env.filters["hours"] = lambda n: f"{n:g}"
+    env.filters["signed_money"] = lambda n: f"{n:+,.0f}"
+    env.filters["hours"] = lambda n: f"{n:,g}"
     env.filters["wrap"] = _wrap
+    env.filters["sentence"] = lambda text: str(text)[:1].upper() + str(text)[1:]
+    env.filters["lowname"] = _lower_name
     return env
 
 
@@ -44,6 +58,16 @@ def _wrap(text: str, indent: int = 0, width: int = 78) -> str:
     pad = " " * indent
     return textwrap.fill(str(text), width=width, initial_indent=pad, subsequent_indent=pad,
                          break_long_words=False, break_on_hyphens=False)[indent:]
+
+
+def screen_text(rendered: str) -> str:
+    """What a person reads of a rendered message: tags gone, entities decoded."""
+    return html.unescape(_TAG.sub("", rendered))
+
+
+def _lower_name(name: str) -> str:
+    """A label inside a sentence: lower case, but acronyms kept ("IT and systems admin")."""
+    return " ".join(word if len(word) > 1 and word.isupper() else word.lower() for word in str(name).split(" "))
 
 
 def _lines(text: str) -> list[str]:
@@ -81,12 +105,27 @@ class Renderer:
     def step(self, step: Step, fmt: str = "txt") -> str:
         """A question (with its hint on a re-ask) or the recommendation, for one channel format."""
         if step.kind == "finish":
-            return self.render(f"{self.dialog.finish_template}.{fmt}", rec=step.recommendation)
+            return self.recommendation(step.recommendation, fmt)
         hint = ""
         if step.hint is not None:
             # worded in Python so an HTML template receives a plain str and escapes it
             hint = str(self.hints.hint(step.hint, step.question)).strip()
         return self.render(f"question.{fmt}", step=step, q=step.question, hint=hint)
+
+    def recommendation(self, rec: Mapping[str, Any], fmt: str = "txt") -> str:
+        """The recommendation on one screen: the most of it that fits SCREEN_WORDS words.
+
+        Measured rather than estimated: the template is rendered with all it may show, then with
+        less (SCREEN_CUTS) until it fits; a render costs about a millisecond.
+        """
+        limits = dict(SCREEN_LIMITS)
+        text = ""
+        for cut in ({}, *SCREEN_CUTS):
+            limits.update(cut)
+            text = self.render(f"{self.dialog.finish_template}.{fmt}", rec=rec, limits=limits)
+            if len(screen_text(text).split()) <= SCREEN_WORDS:
+                break
+        return text
 
     # -- the advice in words ---------------------------------------------------------------
     def explain(self, advice: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,6 +133,10 @@ class Renderer:
         p = self.phrases
         answers = advice["answers"]
         ctx = {"answers": answers, "advice": advice}
+
+        def say(text: Any) -> str:
+            return str(text).strip()
+
         functions = []
         for f in advice["functions"]:
             fctx = {**ctx, "task": f["id"], "name": f["name"]}
@@ -102,48 +145,67 @@ class Renderer:
                 "name": f["name"],
                 "score": f["score"],
                 "suggested": f["suggested"],
-                "reasons": [str(p.reason(r["id"], fctx)).strip() for r in f["reasons"]],
+                "reasons": [say(p.reason(r["id"], fctx)) for r in f["reasons"]],
                 "reason_ids": [r["id"] for r in f["reasons"]],
+                "approach": {
+                    "id": f["approach"],
+                    "name": say(p.approach_name(f["approach"])).capitalize(),
+                    "why": say(p.because(f["because"], fctx)),
+                    "because": f["because"],
+                },
+                "kpi": say(p.kpi(f["id"])),
+                "automate": say(p.automate(f["id"])),
             })
-        keep = [str(p.core_kept(ctx)).strip()]
-        keep += [str(p.core_owned(name, ctx)).strip() for name in advice["owned_by_core"]]
-        keep += [str(p.kept(k, ctx)).strip() for k in advice["keep_in_house"]]
+        kept_tasks = [f["name"] for f in functions if f["approach"]["id"] == "keep_in_house"]
+        keep = [say(p.core_kept(ctx)), *kept_tasks, *(say(p.kept(k, ctx)) for k in advice["keep_in_house"])]
         model = advice["engagement_model"]
         capacity = advice["capacity"]
-        explained = {
+        verdict = advice["verdict"]
+        core = say(p.core_work(answers.get("core")))
+        keep_short = [core, *(_lower_name(name) for name in kept_tasks),
+                      *(say(p.kept_short(k)) for k in advice["keep_in_house"])]
+        return {
             "readiness_score": advice["readiness_score"],
             "base": advice["base"],
             "profile": advice["profile"],
-            "profile_name": str(p.profile_name(advice["profile"])).strip(),
+            "profile_name": say(p.profile_name(advice["profile"])),
             "profile_meaning": _lines(p.profile_meaning(advice["profile"], ctx)),
+            "profile_detail": _lines(p.profile_detail(advice["profile"], ctx)),
+            "verdict": verdict,
+            "verdict_name": say(p.verdict_name(verdict)),
+            "verdict_text": say(p.verdict_text(verdict, ctx)),
+            "prepare_steps": [{"id": s, "text": say(p.prepare_step(s, ctx))} for s in advice["prepare_steps"]],
+            "watch_for": _lines(p.watch_for(ctx)) if verdict == "not_now" else [],
             "drivers": [
-                {"id": d["id"], "points": d["points"], "text": str(p.driver(d["id"], ctx)).strip()}
+                {"id": d["id"], "points": d["points"], "text": say(p.driver(d["id"], ctx))}
                 for d in advice["drivers"]
             ],
             "functions": functions,
             "keep_in_house": [k for k in keep if k],
-            "engagement_model": {
-                "id": model,
-                "name": str(p.model_name(model)).strip(),
+            "keep_short": keep_short,
+            "core_work": core,
+            "solo": answers.get("size") == "solo",
+            "engagement_model": None if model is None else {
+                "id": model["id"],
+                "name": say(p.model_name(model["id"])),
                 "why": _lines(p.model_why(model, ctx)),
+                "parts": model["parts"],
             },
-            "capacity": None if capacity is None else {
-                **capacity, "assumptions": _lines(p.assumptions(capacity, ctx)),
-            },
+            "tensions": [{"id": t, "text": say(p.tension(t, ctx))} for t in advice["tensions"]],
+            "safeguards": [{"id": g, "text": say(p.safeguard(g, ctx))} for g in advice["safeguards"]],
+            "capacity": {**capacity, "assumptions": _lines(p.assumptions(capacity, ctx))},
+            "strategic_version": advice["strategic_version"],
+            "net_cash": advice["net_cash"],
             "risks": [
-                {"concern": r, "risk": str(p.risk(r)).strip(), "mitigation": str(p.mitigation(r, ctx)).strip()}
+                {"concern": r, "risk": say(p.risk(r)), "mitigation": say(p.mitigation(r, ctx))}
                 for r in advice["risks"]
             ],
-            "plan": {
-                "30": _lines(p.plan(30, ctx, functions)),
-                "60": _lines(p.plan(60, ctx, functions)),
-                "90": _lines(p.plan(90, ctx, functions)),
-            },
+            "plan": {str(day): _lines(p.plan(day, ctx, advice["functions"])) for day in (30, 60, 90)},
             "checklist": _lines(p.checklist(ctx)),
+            "next_step": say(p.next_step(ctx, advice["functions"])),
             "contact": answers.get("contact") if isinstance(answers.get("contact"), dict) else None,
             "rules_version": advice["rules_version"],
         }
-        return explained
 
     def summary(self, rec: Mapping[str, Any], answers: Mapping[str, Any]) -> str:
         """A few plain lines for reviewers: who, what they said, what they were told."""

@@ -75,6 +75,13 @@ class AdvisorService:
         return self._commit(conversation, step, Turn("person", f"(toggled) {label}", conversation.state.current),
                             log=False)
 
+    def confirm(self, conversation: Conversation) -> Outcome:
+        """The answer that was read back is right: keep it and go on."""
+        pending = conversation.state.pending
+        step = self.engine.confirm(conversation.state)
+        said = "(confirmed) " + (self.describe(conversation.state.current, pending["value"]) if pending else "")
+        return self._commit(conversation, step, Turn("person", said.strip(), conversation.state.current))
+
     def back(self, conversation: Conversation) -> Outcome:
         step = self.engine.back(conversation.state)
         return self._commit(conversation, step, Turn("person", "/back", conversation.state.current))
@@ -109,8 +116,9 @@ class AdvisorService:
     def _advisor_turn(self, step: Step) -> Turn:
         if step.kind == "finish":
             rec: Mapping[str, Any] = step.recommendation
-            text = (f"[recommendation] readiness {rec['readiness_score']}/100, {rec['profile']}; "
-                    + ", ".join(f["name"] for f in rec["functions"]))
+            tasks = ", ".join(f"{f['name']} ({f['approach']['id']})" for f in rec["functions"])
+            text = (f"[recommendation] {rec['verdict']}; readiness {rec['readiness_score']}/100, {rec['profile']}"
+                    + (f"; {tasks}" if tasks else ""))
             return Turn("advisor", text, None)
         assert step.question is not None
         text = step.question.text

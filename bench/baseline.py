@@ -4,7 +4,7 @@
 What python-telegram-bot's own examples do (``conversationbot.py``, ``inlinekeyboard2.py``): one
 ``ConversationHandler`` with a state per question, the answers in ``context.user_data`` (memory
 only), updates handled one at a time (the default ``concurrent_updates=False``), no rate limiter.
-It asks the same 14 questions as the advisor (texts and options read from dialogs/outsourcing.yaml),
+It asks the same questions as the advisor (texts and options read from dialogs/outsourcing.yaml),
 each as a message with an inline keyboard (one button per option), or a typed answer for the text and
 number questions. A press is answered like the advisor answers it: answerCallbackQuery, the question
 message edited to show the answer, then the next question; the end is a short thank-you.

@@ -15,7 +15,7 @@ Scenarios (bench/README.md says exactly what each one measures):
   4. memory per stored conversation touched once, and the time to the first getUpdates
   5. the pure engine's steps/s and the recommendation's render time
 
-The baseline is bench/baseline.py: a ConversationHandler bot with the same 14 questions, its state
+The baseline is bench/baseline.py: a ConversationHandler bot with the same questions, its state
 in memory, updates handled one at a time (python-telegram-bot's default).
 """
 
@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
 TOKEN = "123456:TEST-token"  # the fake's token
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Advisor Test Bot", "username": "advisor_test_bot"}
 # a question's buttons: a|t:<conversation>:<question>:<n>[:...], d|k|b:<conversation>:<question>[:...]
-QUESTION_DATA = re.compile(r"^(?P<kind>[atdkb]):(?P<cid>\d+):(?P<qid>[a-z_]+)(?::|$)")
+QUESTION_DATA = re.compile(r"^(?P<kind>[atdkbr]):(?P<cid>\d+):(?P<qid>[a-z_]+)(?::|$)")
 QUESTION_NUMBER = re.compile(r"Question (\d+) of (\d+)")
 TAG = re.compile(r"<[^>]+>")
 WHAT_NEXT = "What next?"
@@ -368,12 +368,13 @@ class AdvisorPerson:
             self.done = True
             return []
         found = QUESTION_NUMBER.search(text)
+        buttons = _buttons(message.get("reply_markup"))
+        read_back = any(data.startswith("r:") for _label, data in buttons)  # the same question, read back
         if found:
             number = int(found.group(1))
-            if self.last_number and number != self.last_number + 1:
+            if self.last_number and number != self.last_number + (0 if read_back else 1):
                 self.violations.append(f"question {number} after question {self.last_number}")
             self.last_number = number
-        buttons = _buttons(message.get("reply_markup"))
         by_kind: dict[str, list[tuple[str, list[str], str]]] = {}
         for label, data in buttons:
             parts = data.split(":")
@@ -388,6 +389,8 @@ class AdvisorPerson:
         line = self.lines[self.index].strip() if self.index < len(self.lines) else "1"
         self.index += 1
         numbers = [int(n) for n in re.split(r"[,\s]+", line) if n] if re.fullmatch(r"[\d,\s]+", line) else []
+        if read_back and line.lower() in ("", "yes"):
+            return [("press", by_kind["r"][0][2])]
         if question.type == "multi" and (numbers or line.lower() in ("", "yes")):
             actions: list[Action] = []
             if numbers:

@@ -8,11 +8,13 @@ Option numbers follow dialogs/outsourcing.yaml. Each persona is a kind of person
 PRE_LAUNCH_PLANNER = [
     "1",          # stage: pre-launch
     "2",          # size: 2-10
+    "1",          # industry: software
     "2",          # core: build the product
     "skip",       # pains
-    "7,8",        # tasks: customer support, bookkeeping
+    "4,9",        # tasks: content marketing, IT
     "10",         # hours a week
     "4",          # owners: nobody yet
+    "1",          # process: written down, with an owner
     "4",          # trigger: planning ahead
     "4",          # horizon: long term
     "1,3,4",      # goals: core time, valuation, stay ahead
@@ -26,11 +28,13 @@ PRE_LAUNCH_PLANNER = [
 ESTABLISHED_COST_CUTTER = [
     "4",          # stage: established
     "4",          # size: 51-250
+    "6",          # industry: manufacturing
     "4",          # core: make or move goods
     "we pay freelancers for bookkeeping and IT support whenever something breaks",
     "",           # tasks: confirm what was understood (bookkeeping, IT)
     "25",         # hours
     "3",          # owners: vendors, job by job
+    "1",          # process: written down, with an owner
     "2",          # trigger: cut costs
     "1",          # horizon: this quarter
     "6",          # goals: cut costs only
@@ -44,11 +48,13 @@ ESTABLISHED_COST_CUTTER = [
 GROWING_TACTICAL = [
     "3",          # stage: growing
     "3",          # size: 11-50
+    "2",          # industry: professional services
     "3",          # core: deliver services
     "our consultants do their own recruiting and data entry",
     "yes",        # tasks: confirm recruiting, data entry
     "15",         # hours
     "1",          # owners: the core team
+    "2",          # process: partly
     "3",          # trigger: growth
     "2",          # horizon: 12 months
     "1,5",        # goals: core time, scale
@@ -62,11 +68,13 @@ GROWING_TACTICAL = [
 SALES_TEAM = [
     "3",          # stage: growing
     "3",          # size: 11-50
+    "1",          # industry: software
     "1",          # core: sell, close deals
     "our sales team also does telemarketing, appointment setting and content marketing, so we close fewer deals",
     "",           # tasks: confirm
     "30",         # hours
     "1",          # owners: the core team
+    "2",          # process: partly
     "1",          # trigger: a problem that keeps coming back
     "2",          # horizon: 12 months
     "1",          # goals: more time for core work
@@ -76,9 +84,55 @@ SALES_TEAM = [
     "1",          # contact: no thanks
 ]
 
+# Two founders who say their admin takes 200 hours a week: read back, and they say it is right.
+OVERLOADED_FOUNDERS = [
+    "2",          # stage: early
+    "2",          # size: 2-10
+    "2",          # industry: professional services
+    "3",          # core: deliver services
+    "skip",       # pains
+    "8,9,10",     # tasks: bookkeeping, IT, recruiting
+    "200",        # hours a week: more than a company of 2-10 usually has...
+    "yes",        # ...read back, and confirmed
+    "1",          # owners: the core team
+    "3",          # process: nobody owns them, nothing written down
+    "1",          # trigger: a problem that keeps coming back
+    "1",          # horizon: this quarter
+    "1",          # goals: more time for core work
+    "1",          # past: never
+    "1",          # relation: fixed-scope vendor
+    "4",          # concern: hidden or rising costs
+    "1",          # contact: no thanks
+]
+
+# A product company that loses no time to non-core work: the advice is "not now".
+NEEDS_NOTHING = [
+    "4",          # stage: established
+    "3",          # size: 11-50
+    "1",          # industry: software
+    "2",          # core: build the product
+    "skip",       # pains
+    "12",         # tasks: none of these
+    "4",          # trigger: planning ahead
+    "2",          # horizon: the next 12 months
+    "1",          # goals: more time for core work
+    "1",          # past: never
+    "2",          # relation: managed service
+    "6",          # concern: nothing in particular
+    "1",          # contact: no thanks
+]
+
 PERSONAS = {
     "pre_launch_planner": PRE_LAUNCH_PLANNER,
     "established_cost_cutter": ESTABLISHED_COST_CUTTER,
     "growing_tactical": GROWING_TACTICAL,
     "sales_team": SALES_TEAM,
+}
+
+# Two more, for the tests that check every kind of advice (a read-back; a "not now"). Kept apart so
+# the tests that populate a database with the four above keep their ids.
+ALL_PERSONAS = {
+    **PERSONAS,
+    "overloaded_founders": OVERLOADED_FOUNDERS,
+    "needs_nothing": NEEDS_NOTHING,
 }

@@ -22,14 +22,17 @@ from tests.fake_telegram import FakeBotAPI, utf16_length
 
 DIALOG: Dialog = load_dialog(DEFAULT_DIALOG, TEMPLATES_DIR)
 VERSION = DIALOG.version  # the last part of a question button's data
+ORDER = DIALOG.order  # the questions in the file's order: the longest path, the one every persona with tasks takes
+TOTAL = len(ORDER)  # "Question N of TOTAL" on that path (16)
 
-# a:/t:<conversation>:<question>:<n>:<version>, d:/k:/b:<conversation>:<question>:<version>
+# a:/t:<conversation>:<question>:<n>:<version>, d:/k:/b:/r:<conversation>:<question>:<version>
 # (see advisor/channels/telegram.py)
-QUESTION_DATA = re.compile(r"^(?P<kind>[atdkb]):(?P<cid>\d+):(?P<qid>[a-z_]+)(?::(?P<n>\d+))?:(?P<v>\d+)$")
+QUESTION_DATA = re.compile(r"^(?P<kind>[atdkbr]):(?P<cid>\d+):(?P<qid>[a-z_]+)(?::(?P<n>\d+))?:(?P<v>\d+)$")
 MARKS = ("✅ ", "▫️ ", "• ")
 
 BACK = "⬅ Back"
 SKIP = "Skip"
+READ_BACK_YES = "✔ Yes, that's right"
 DONE = "Done"
 EXPERT = "💬 Talk to an expert"
 REPORT = "📄 Full report"
@@ -40,11 +43,18 @@ FORGET_YES = "Yes, delete everything"
 FORGET_NO = "No, keep it"
 ALREADY_ANSWERED = "Already answered"
 WHAT_NEXT = "What next?"
-RECOMMENDATION_TITLE = "Your strategic outsourcing recommendation"
+RECOMMENDATION_TITLE = "Your outsourcing recommendation"  # one screen, one HTML message
 NUDGE = "I can only read text answers and button presses here."
 UNKNOWN_COMMAND = "I don't know that command."
 MESSAGE_LIMIT = 4096
+SCREEN_WORDS = 300  # the most words the recommendation takes on one screen
 COMMANDS = {"start", "restart", "back", "help", "summary", "privacy", "forget"}
+
+
+def at(qid: str) -> int:
+    """Where question ``qid`` is on the longest path, from 0: the index of its line in a persona that
+    answers every question (tests/personas.py), one less than its "Question N"."""
+    return ORDER.index(qid)
 
 
 # -- reading what the bot sent ---------------------------------------------------------------
@@ -197,7 +207,11 @@ def answer_line(fake: FakeBotAPI, chat: int, line: str) -> dict[str, Any]:
     question: Question = DIALOG.question(qid)
     text = line.strip()
     numbers = [int(n) for n in re.split(r"[,\s]+", text) if n] if re.fullmatch(r"[\d,\s]+", text) else []
-    if question.type == "multi" and (numbers or text.lower() in ("", "yes")):
+    read_back = [data for caption, data in buttons(message) if caption == READ_BACK_YES and data]
+    if read_back and text.lower() in ("", "yes"):  # an answer read back: press "Yes, that's right"
+        mark = fake.mark()
+        query = press(fake, chat, message, read_back[0])
+    elif question.type == "multi" and (numbers or text.lower() in ("", "yes")):
         if numbers:
             wanted = {question.options[n - 1].value for n in numbers}
             for option in question.options:

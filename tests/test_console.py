@@ -21,15 +21,17 @@ from advisor.dialog import Dialog
 from advisor.store import Store
 from tests.conftest import ROOT, run_bot
 
-# One valid answer per question, in the order the dialog asks them on this path (14 questions).
+# One valid answer per question, in the order the dialog asks them on this path (16 questions).
 FULL_WALK: list[tuple[str, str]] = [
     ("stage", "3"),  # Growing
     ("size", "2"),  # 2-10
+    ("industry", "1"),  # Software or tech
     ("core", "2"),  # Build the product or software
     ("pains", "our engineers answer support tickets all day"),
     ("tasks", "7,10"),  # Customer support, Recruiting
     ("hours", "40"),
     ("owners", "1"),  # The core team
+    ("process", "1"),  # written down, with an owner
     ("trigger", "3"),  # Growth
     ("horizon", "2"),  # The next 12 months
     ("goals", "1,5"),  # More time for core work, Scale
@@ -40,15 +42,19 @@ FULL_WALK: list[tuple[str, str]] = [
 ]
 QUESTION_IDS = [qid for qid, _ in FULL_WALK]
 FULL_WALK_ANSWERS = {
-    "stage": "growing", "size": "small", "core": "product",
+    "stage": "growing", "size": "small", "industry": "software", "core": "product",
     "pains": "our engineers answer support tickets all day",
-    "tasks": ["customer_support", "recruiting"], "hours": 40, "owners": "core_team",
+    "tasks": ["customer_support", "recruiting"], "hours": 40, "owners": "core_team", "process": "documented",
     "trigger": "growth", "horizon": "year", "goals": ["core_time", "scale"], "past": "one_off",
     "relation": "managed", "concern": ["quality", "data_security"], "contact": "declined",
 }
 HTML_TAG = re.compile(r"<\/?[a-z]+[^>]*>")
 OPTION_LINE = re.compile(r"^  (\d+)\) (\S.*)$")
 QUESTION_NUMBER = re.compile(r"^Question (\d+) of (\d+)$", re.MULTILINE)
+BANNER = "YOUR OUTSOURCING RECOMMENDATION"
+FULL_REPORT = "THE FULL REPORT"
+HOURS = QUESTION_IDS.index("hours")  # how many answers come before the hours question
+SKIPPED_WITHOUT_TASKS = ("hours", "owners", "process")  # "None of these" at tasks skips them
 
 
 def lines(*answers: str) -> str:
@@ -58,6 +64,31 @@ def lines(*answers: str) -> str:
 def walk(n: int) -> str:
     """The first ``n`` scripted answers as piped input."""
     return lines(*(answer for _, answer in FULL_WALK[:n]))
+
+
+def walk_to(qid: str) -> str:
+    """The scripted answers up to (not including) question ``qid``."""
+    return walk(QUESTION_IDS.index(qid))
+
+
+def rest_after(qid: str) -> str:
+    """The scripted answers after question ``qid`` to the end."""
+    return lines(*(answer for _, answer in FULL_WALK[QUESTION_IDS.index(qid) + 1:]))
+
+
+def no_tasks_walk() -> list[str]:
+    """FULL_WALK with "None of these" at tasks and without the questions it skips (13 answers)."""
+    answers = [a for q, a in FULL_WALK if q not in SKIPPED_WITHOUT_TASKS]
+    answers[QUESTION_IDS.index("tasks")] = "12"  # None of these
+    return answers
+
+
+def recommendation_screen(stdout: str) -> str:
+    """What the console shows from below the recommendation's banner to the next line read (or the end)."""
+    assert BANNER in stdout, stdout
+    after = stdout.split(BANNER, 1)[1]
+    screen = after.split("\n> ", 1)[0]
+    return "\n".join(line for line in screen.splitlines() if line.strip("= "))
 
 
 def console(user: str, stdin: str, db: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -117,7 +148,7 @@ def test_options_are_printed_as_two_spaces_number_parenthesis_label(fresh_db: Pa
 
 
 def test_each_option_line_follows_the_question_text(fresh_db: Path, dialog: Dialog):
-    result = console("fmt2", walk(2), fresh_db)
+    result = console("fmt2", walk_to("core"), fresh_db)
     assert_clean(result)
     out = result.stdout
     core = dialog.questions["core"]
@@ -127,7 +158,7 @@ def test_each_option_line_follows_the_question_text(fresh_db: Path, dialog: Dial
 
 
 def test_multi_choice_question_says_choose_one_or_more_and_takes_comma_separated_numbers(fresh_db: Path):
-    result = console("multi", walk(4) + "1,3\n", fresh_db)
+    result = console("multi", walk_to("tasks") + "1,3\n", fresh_db)
     assert_clean(result)
     tasks_part = result.stdout.split("Which of these take time away")[1]
     assert "choose one or more" in tasks_part.lower()
@@ -185,8 +216,8 @@ def test_quit_saves_and_exits_0_without_reading_further(fresh_db: Path):
     assert "Question" not in after_quit
     conversation = open_conversation(fresh_db, "quitter")
     assert conversation.status == "in_progress"
-    assert conversation.state.current == "core"
-    assert set(conversation.state.answers) == {"stage", "size"}
+    assert conversation.state.current == QUESTION_IDS[2]
+    assert set(conversation.state.answers) == set(QUESTION_IDS[:2])
 
 
 def test_commands_are_case_insensitive(fresh_db: Path):
@@ -206,17 +237,70 @@ def test_full_walk_prints_the_recommendation_and_exits_0(fresh_db: Path):
     rec = conversation.recommendation
     assert rec is not None
     tail = result.stdout.rsplit(f"> {FULL_WALK[-1][1]}", 1)[1]
+    assert BANNER in tail
     assert f"{rec['readiness_score']}/100" in tail
+    assert rec["verdict_name"].upper() in tail
     assert rec["functions"]
     for function in rec["functions"]:
         assert function["name"] in tail
     assert QUESTION_NUMBER.search(tail) is None  # no further question after the recommendation
+    assert FULL_REPORT not in result.stdout  # only when asked for
 
 
-def test_full_walk_ignores_input_after_the_recommendation(fresh_db: Path):
-    result = console("extra", walk(len(FULL_WALK)) + "restart\n1\n", fresh_db)
+@pytest.mark.parametrize("word", ["details", "Details", " report ", "more"])
+def test_details_after_the_recommendation_prints_the_full_report(fresh_db: Path, word: str):
+    result = console("detailed", walk(len(FULL_WALK)) + word + "\n", fresh_db)
+    assert_clean(result)
+    out = result.stdout
+    assert out.count(BANNER) == 1 and out.count(FULL_REPORT) == 1
+    recommendation_at, asked_at, report_at = out.index(BANNER), out.index(f"> {word}\n"), out.index(FULL_REPORT)
+    assert recommendation_at < asked_at < report_at  # the report follows the recommendation, when asked
+    report = out[report_at:]
+    [conversation] = all_conversations(fresh_db)
+    assert conversation.status == "completed"
+    rec = conversation.recommendation
+    assert f"{rec['readiness_score']}/100" in report
+    for function in rec["functions"]:
+        assert function["name"] in report
+    assert "saved" not in report.lower()
+    assert QUESTION_NUMBER.search(report) is None
+
+
+@pytest.mark.parametrize("extra", ["restart\n1\n", "\n", "thanks\ndetails\n", "quit\ndetails\n"],
+                         ids=["restart", "enter", "details-too-late", "quit"])
+def test_full_walk_ignores_input_after_the_recommendation(fresh_db: Path, extra: str):
+    # one line is read after the recommendation (for "details"); anything else ends the conversation
+    result = console("extra", walk(len(FULL_WALK)) + extra, fresh_db)
     assert_clean(result)
     assert [c.status for c in all_conversations(fresh_db)] == ["completed"]
+    tail = result.stdout.split(BANNER, 1)[1]
+    assert FULL_REPORT not in tail
+    assert QUESTION_NUMBER.search(tail) is None
+    assert "saved" not in tail.lower()
+    assert tail.count("\n> ") <= 1  # at most the one line read after the recommendation
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        [a for _, a in FULL_WALK],
+        no_tasks_walk(),  # not now: nothing to hand over
+        # many tasks before launch (once 344 words): 3 handed over, 3 others, cash, watch, strategic
+        ["1", "1", "6", "4", "skip", "2,3,4,7,8,10,11", "40", "1", "3", "4", "3", "2,6,3,4,1,5",
+         "2", "3", "1,3,5", "1"],
+    ],
+    ids=["full-walk", "no-tasks", "many-tasks-pre-launch"],
+)
+def test_the_recommendation_on_screen_is_at_most_300_words_and_shows_no_command_line(fresh_db: Path,
+                                                                                     script: list[str]):
+    result = console("short", lines(*script), fresh_db)
+    assert_clean(result)
+    assert [c.status for c in all_conversations(fresh_db)] == ["completed"]
+    screen = recommendation_screen(result.stdout)
+    words = len(screen.split())
+    assert 30 < words <= 300, f"{words} words:\n{screen}"
+    assert "bot.py" not in screen
+    assert re.search(r"\bpython\d?\b|\$ |--[a-z]", screen, re.IGNORECASE) is None, screen
 
 
 def test_full_walk_asks_each_question_once_numbered_in_order(fresh_db: Path):
@@ -226,16 +310,18 @@ def test_full_walk_asks_each_question_once_numbered_in_order(fresh_db: Path):
     assert numbers == list(range(1, len(FULL_WALK) + 1))
 
 
-def test_a_path_without_tasks_skips_hours_and_owners_and_still_finishes(fresh_db: Path):
-    answers = [a for q, a in FULL_WALK if q not in ("hours", "owners")]
-    answers[QUESTION_IDS.index("tasks")] = "12"  # None of these
+def test_a_path_without_tasks_skips_hours_owners_and_process_and_still_finishes(fresh_db: Path):
+    answers = no_tasks_walk()
     result = console("notasks", lines(*answers), fresh_db)
     assert_clean(result)
     [conversation] = all_conversations(fresh_db)
     assert conversation.status == "completed"
-    assert conversation.state.answers["tasks"] == ["none"]
-    assert "hours" not in conversation.state.answers
-    assert "owners" not in conversation.state.answers
+    expected = {q: v for q, v in FULL_WALK_ANSWERS.items() if q not in SKIPPED_WITHOUT_TASKS}
+    assert dict(conversation.state.answers) == {**expected, "tasks": ["none"]}
+    numbers = [int(n) for n, _ in QUESTION_NUMBER.findall(result.stdout)]
+    assert numbers == list(range(1, len(answers) + 1))  # each question once, none of the skipped ones
+    for skipped in ("Roughly how many hours a week", "Who does these tasks today?", "Are these tasks written down"):
+        assert skipped not in result.stdout
 
 
 # -- end of input and resuming ----------------------------------------------------------------
@@ -253,8 +339,9 @@ def test_empty_input_exits_0_after_the_first_question(fresh_db: Path):
     assert "saved" in result.stdout.lower()
 
 
-@pytest.mark.parametrize("answered", [1, 5, 8, 13])
-def test_each_answer_is_committed_before_the_next_question_is_shown(fresh_db: Path, answered: int):
+@pytest.mark.parametrize("last", ["stage", "industry", "tasks", "process", "trigger", "concern"])
+def test_each_answer_is_committed_before_the_next_question_is_shown(fresh_db: Path, last: str):
+    answered = QUESTION_IDS.index(last) + 1
     result = console("commit", walk(answered), fresh_db)
     assert_clean(result)
     assert last_question_number(result.stdout) == answered + 1
@@ -279,14 +366,15 @@ def test_each_answer_is_committed_before_the_next_question_is_shown(fresh_db: Pa
 
 
 def test_the_same_user_resumes_at_the_same_question(fresh_db: Path, dialog: Dialog):
-    first = console("returning", walk(3), fresh_db)
+    pains = QUESTION_IDS.index("pains") + 1  # its number
+    first = console("returning", walk_to("pains"), fresh_db)
     assert_clean(first)
-    assert last_question_number(first.stdout) == 4
+    assert last_question_number(first.stdout) == pains
 
     second = console("returning", "", fresh_db)
     assert_clean(second)
     assert "Question 1 of" not in second.stdout
-    assert last_question_number(second.stdout) == 4
+    assert last_question_number(second.stdout) == pains
     assert dialog.questions["pains"].text.split("?")[0] in second.stdout
     assert dialog.questions["stage"].text not in second.stdout
     assert len(all_conversations(fresh_db)) == 1
@@ -308,7 +396,7 @@ def test_a_different_user_starts_fresh(fresh_db: Path):
     assert_clean(other)
     assert last_question_number(other.stdout) == 1
     assert "Where is your company today?" in other.stdout
-    assert open_conversation(fresh_db, "someone").state.current == "pains"
+    assert open_conversation(fresh_db, "someone").state.current == QUESTION_IDS[3]
     assert open_conversation(fresh_db, "someone-else").state.current == "stage"
 
 
@@ -349,7 +437,7 @@ def test_invalid_reply_to_a_choice_gets_a_hint_and_the_question_again(fresh_db: 
 @pytest.mark.parametrize("reply", ["lots", "😀", "", "x" * 10_000, "99999999"],
                          ids=["letters", "emoji", "empty", "10000-chars", "too-many"])
 def test_invalid_reply_to_the_number_question_gets_a_hint(fresh_db: Path, reply: str):
-    result = console("badnumber", walk(5) + reply + "\n", fresh_db)
+    result = console("badnumber", walk_to("hours") + reply + "\n", fresh_db)
     assert result.returncode == 0
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stdout.count("Roughly how many hours a week") == 2
@@ -357,7 +445,7 @@ def test_invalid_reply_to_the_number_question_gets_a_hint(fresh_db: Path, reply:
 
 
 def test_a_10000_character_reply_to_the_text_question_gets_a_hint(fresh_db: Path):
-    result = console("longtext", walk(3) + "y" * 10_000 + "\n", fresh_db)
+    result = console("longtext", walk_to("pains") + "y" * 10_000 + "\n", fresh_db)
     assert result.returncode == 0
     assert "Traceback" not in result.stdout + result.stderr
     assert "500" in result.stdout.rsplit("y" * 100, 1)[1]  # the limit is named in the hint
@@ -387,10 +475,68 @@ def test_after_invalid_replies_a_valid_one_is_taken(fresh_db: Path):
 
 
 def test_full_walk_output_has_no_html_and_no_traceback_even_with_invalid_replies(fresh_db: Path):
-    script = ["abc", *[a for _, a in FULL_WALK[:5]], "lots", *[a for _, a in FULL_WALK[5:]]]
+    script = ["abc", *[a for _, a in FULL_WALK[:HOURS]], "lots", *[a for _, a in FULL_WALK[HOURS:]]]
     result = console("messy", lines(*script), fresh_db)
     assert_clean(result)
-    assert all_conversations(fresh_db)[0].status == "completed"
+    [conversation] = all_conversations(fresh_db)
+    assert conversation.status == "completed"
+    assert dict(conversation.state.answers) == FULL_WALK_ANSWERS
+
+
+# -- implausible answers are read back ----------------------------------------------------------
+def read_back_of(stdout: str, reply: str) -> str:
+    """What the console says between the reply ``reply`` and the next line read."""
+    return stdout.split(f"> {reply}\n", 1)[1].split("\n> ", 1)[0]
+
+
+@pytest.mark.parametrize("confirm", ["yes", "", "300"], ids=["yes", "enter", "same-answer"])
+def test_an_implausible_answer_is_read_back_and_kept_after_yes(fresh_db: Path, confirm: str):
+    # 300 hours a week is more than half the working time a company of 2-10 people has
+    assert FULL_WALK_ANSWERS["size"] == "small"
+    result = console("plausible", walk(HOURS) + lines("300", confirm) + rest_after("hours"), fresh_db)
+    assert_clean(result)
+    said = read_back_of(result.stdout, "300")
+    assert "300" in said and "yes" in said.lower()  # the answer read back, and how to keep it
+    assert "Roughly how many hours a week" in said  # the same question again
+    numbers = [int(n) for n, _ in QUESTION_NUMBER.findall(result.stdout)]
+    assert numbers == [*range(1, HOURS + 2), *range(HOURS + 1, len(FULL_WALK) + 1)]  # hours asked twice
+    [conversation] = all_conversations(fresh_db)
+    assert conversation.status == "completed"
+    assert dict(conversation.state.answers) == {**FULL_WALK_ANSWERS, "hours": 300}
+
+
+def test_a_read_back_answer_can_be_corrected(fresh_db: Path):
+    result = console("corrected", walk(HOURS) + lines("300", "30"), fresh_db)
+    assert_clean(result)
+    assert "Roughly how many hours a week" in read_back_of(result.stdout, "300")
+    after = result.stdout.split("> 30\n", 1)[1]
+    assert "300" not in after  # 30 fits a team of 2-10: not read back
+    assert [int(n) for n, _ in QUESTION_NUMBER.findall(result.stdout)][-3:] == [HOURS + 1, HOURS + 1, HOURS + 2]
+    conversation = open_conversation(fresh_db, "corrected")
+    assert conversation.state.answers["hours"] == 30
+    assert conversation.state.current == QUESTION_IDS[HOURS + 1]
+    assert conversation.state.pending is None
+
+
+def test_a_read_back_waiting_for_yes_is_resumed_the_next_time(fresh_db: Path):
+    assert_clean(console("pending", walk(HOURS) + lines("300"), fresh_db))
+    waiting = open_conversation(fresh_db, "pending")
+    assert waiting.state.current == "hours" and "hours" not in waiting.state.answers
+    second = console("pending", lines("yes"), fresh_db)
+    assert_clean(second)
+    assert "300" in second.stdout.split("> yes", 1)[0]  # the read-back is shown again on resuming
+    conversation = open_conversation(fresh_db, "pending")
+    assert conversation.state.answers["hours"] == 300
+    assert conversation.state.current == QUESTION_IDS[HOURS + 1]
+
+
+def test_an_answer_that_fits_is_not_read_back(fresh_db: Path):
+    result = console("fits", walk(HOURS) + lines("120"), fresh_db)  # the most a team of 2-10 may say
+    assert_clean(result)
+    assert [int(n) for n, _ in QUESTION_NUMBER.findall(result.stdout)][-2:] == [HOURS + 1, HOURS + 2]
+    conversation = open_conversation(fresh_db, "fits")
+    assert conversation.state.answers["hours"] == 120
+    assert conversation.state.current == QUESTION_IDS[HOURS + 1]
 
 
 # -- the default command ----------------------------------------------------------------------

@@ -100,7 +100,8 @@ RULES_PROBLEMS = {
     "advice_unknown_task.yaml": [
         "rules_unknown_task.yaml: functions.tasks.payroll: 'payroll' is not an option of question 'tasks'",
         "rules_unknown_task.yaml: functions.core_owns.large: expected a list of known task ids",
-        "rules_unknown_task.yaml: functions.suggestions[0]: expected {id, task (a known task id), score, when}",
+        "rules_unknown_task.yaml: functions.suggestions[0]: expected {id, task (a known task id), approach "
+        "(strategic_partner, managed_service, specialist_vendor), score, when}",
     ],
 }
 DIALOG_IDS = {
@@ -272,11 +273,45 @@ def test_option_target_on_a_multi_question_is_refused_or_followed(tmp_path: Path
 
 
 @pytest.mark.parametrize(
+    ("checks", "problem"),
+    [
+        ("[{id: odd, when: {question: budget, at_least: 5}}]",
+         "questions.hours.checks[0].when: unknown question 'budget'"),
+        ("[{id: odd}]", "questions.hours.checks[0]: missing 'when'"),
+        ("[{id: Odd Check, when: {question: hours, at_least: 5}}]",
+         "questions.hours.checks[0]: expected a mapping with a lower-case id and 'when'"),
+        ("{id: odd}", "questions.hours.checks: expected a list of {id, when}"),
+        ("[{id: odd, when: {question: hours, bigger: 5}}]", "questions.hours.checks[0].when"),
+    ],
+)
+def test_a_broken_check_is_named_with_file_and_key(tmp_path: Path, checks: str, problem: str) -> None:
+    path = tmp_path / "checks.yaml"
+    path.write_text(
+        "version: 1\nstart: hours\nfinish: {template: recommendation}\nquestions:\n"
+        f"  - {{id: hours, type: number, text: 'How many hours', checks: {checks}, next: recommendation}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DialogError) as raised:
+        load_dialog(path, TEMPLATES_DIR)
+    assert any(e.startswith(f"{path}: {problem}") for e in raised.value.errors), raised.value.errors
+
+
+def test_the_real_dialog_reads_back_what_cannot_be_right(dialog: Dialog) -> None:
+    checks = {q.id: [c.id for c in q.checks] for q in dialog.questions.values() if q.checks}
+    assert checks == {"size": ["pre_launch_but_large"], "hours": ["hours_beyond_team"], "owners": ["staff_but_solo"]}
+
+
+@pytest.mark.parametrize(
     ("old", "new", "key"),
     [
         pytest.param("  currency: USD\n", "", "capacity.currency", id="no currency"),
-        pytest.param("\nversion: 1\n", "\nversion: one\n", "version", id="version not a number"),
-        pytest.param("    solo: 45\n", "    solo: lots\n", "capacity.in_house_hourly_cost", id="cost not a number"),
+        pytest.param("\nversion: 2\n", "\nversion: one\n", "version", id="version not a number"),
+        pytest.param("    solo: [5, 15]\n", "    solo: lots\n", "capacity.hours_by_size", id="hours not a range"),
+        pytest.param("  partner_hours: [0.8, 1.1]", "  partner_hours: [1.1, 0.8]", "capacity.partner_hours",
+                     id="range low above high"),
+        pytest.param("        - {id: managed_service, because: monthly_close}\n",
+                     "        - {id: outsource_it, because: monthly_close}\n", "functions.tasks.bookkeeping.approach",
+                     id="unknown approach"),
     ],
 )
 def test_rules_that_load_never_crash_the_recommendation(
@@ -379,9 +414,10 @@ def _every_path_length(dialog: Dialog) -> set[int]:
     return found
 
 
-def test_every_path_of_the_real_dialog_asks_8_to_14_questions(dialog: Dialog, engine: Engine) -> None:
+def test_every_path_of_the_real_dialog_asks_8_to_16_questions(dialog: Dialog, engine: Engine) -> None:
+    """A consultant's intake, kept short: at most 16 questions on any path."""
     low, high = engine.path_lengths()
-    assert 8 <= low <= high <= 14
+    assert 8 <= low <= high <= 16
     lengths = _every_path_length(dialog)
     assert (min(lengths), max(lengths)) == (low, high)
 

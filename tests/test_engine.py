@@ -21,15 +21,18 @@ from advisor.service import DEFAULT_DIALOG
 DIALOG = load_dialog(DEFAULT_DIALOG, TEMPLATES_DIR)
 ALL_OPTION_VALUES = sorted({o.value for q in DIALOG.questions.values() for o in q.options})
 
-# One reply per question for a walk that takes every question (tasks are chosen, so hours/owners follow).
+# One reply per question for a walk that takes every question (tasks are chosen, so hours/owners/process
+# follow). A team of 2-10 working 20 hours a week on these tasks: nothing here is read back.
 FULL_WALK = {
     "stage": "3",
     "size": "2",
+    "industry": "1",
     "core": "1",
     "pains": "my reps spend hours cold calling",
     "tasks": "1,3",
     "hours": "20",
     "owners": "1",
+    "process": "2",
     "trigger": "2",
     "horizon": "2",
     "goals": "1,3",
@@ -38,8 +41,10 @@ FULL_WALK = {
     "concern": "1,2",
     "contact": "Ana Ruiz, ana@example.com",
 }
-# The same, but "None of these" at tasks: hours and owners are not on this path.
+# The same, but "None of these" at tasks: hours, owners and process are not on this path.
 NONE_WALK = {**FULL_WALK, "tasks": "12"}
+# The fewest and the most questions a path through the dialog asks (NONE_WALK and FULL_WALK).
+FEWEST, MOST = 13, 16
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +113,9 @@ def test_a_full_walk_asks_every_question_once_in_dialog_order(engine: Engine, di
     assert steps[-1].state.history == dialog.order
 
 
-def test_choosing_none_of_these_tasks_skips_hours_and_owners(engine: Engine, dialog: Dialog) -> None:
+def test_choosing_none_of_these_tasks_skips_hours_owners_and_process(engine: Engine, dialog: Dialog) -> None:
     steps = walk(engine, NONE_WALK)
-    assert asked(steps) == [q for q in dialog.order if q not in ("hours", "owners")]
+    assert asked(steps) == [q for q in dialog.order if q not in ("hours", "owners", "process")]
     assert steps[-1].state.answers["tasks"] == ["none"]
 
 
@@ -127,10 +132,10 @@ def test_a_walk_ends_in_a_recommendation_based_on_the_answers(advising: Engine) 
     assert final.state.answers["hours"] == 20
 
 
-def test_the_path_lengths_of_the_dialog_are_between_8_and_14(engine: Engine) -> None:
-    fewest, most = engine.path_lengths()
-    assert (fewest, most) == (12, 14)
-    assert 8 <= fewest <= most <= 14
+def test_the_path_lengths_of_the_dialog_are_between_13_and_16(engine: Engine, dialog: Dialog) -> None:
+    assert engine.path_lengths() == (FEWEST, MOST) == (13, 16)
+    assert len(dialog.order) == MOST  # the longest path asks every question
+    assert len(walk(engine, FULL_WALK)) - 1 == MOST and len(walk(engine, NONE_WALK)) - 1 == FEWEST
 
 
 def test_progress_number_rises_by_one_per_answer_and_total_matches_a_walk_without_late_branching(
@@ -138,26 +143,26 @@ def test_progress_number_rises_by_one_per_answer_and_total_matches_a_walk_withou
 ) -> None:
     steps = walk(engine, FULL_WALK)
     numbers = [s.number for s in steps]
-    assert numbers == [*range(1, 15), 14]
-    assert {s.total for s in steps} == {14}
-    assert steps[-1].total == steps[-1].number == len(steps[-1].state.history) == 14
+    assert numbers == [*range(1, 17), 16]
+    assert {s.total for s in steps} == {16}
+    assert steps[-1].total == steps[-1].number == len(steps[-1].state.history) == 16
 
 
 def test_progress_total_shrinks_once_none_of_these_removes_questions(engine: Engine) -> None:
     steps = walk(engine, NONE_WALK)
     by_question = {s.question.id: (s.number, s.total) for s in steps if s.question is not None}
-    assert by_question["tasks"] == (5, 14)  # before the answer, the usual path is expected
-    assert by_question["trigger"] == (6, 12)
-    assert [s.number for s in steps] == [*range(1, 13), 12]
-    assert all(8 <= s.total <= 14 for s in steps)
-    assert steps[-1].total == len(steps[-1].state.history) == 12
+    assert by_question["tasks"] == (6, 16)  # before the answer, the usual path is expected
+    assert by_question["trigger"] == (7, 13)
+    assert [s.number for s in steps] == [*range(1, 14), 13]
+    assert all(FEWEST <= s.total <= MOST for s in steps)
+    assert steps[-1].total == len(steps[-1].state.history) == 13
 
 
 def test_a_reask_keeps_the_progress_number(engine: Engine) -> None:
     step = walk_to(engine, "core")
     again = engine.answer(step.state, "99")
     assert again.kind == "reask"
-    assert (again.number, again.total) == (step.number, step.total) == (3, 14)
+    assert (again.number, again.total) == (step.number, step.total) == (4, 16)
 
 
 def test_each_answered_step_reports_the_accepted_answer(engine: Engine) -> None:
@@ -181,6 +186,7 @@ REPLIES = st.one_of(
         "", "   ", "1,3", "1 3", "1;2", "yes", "ok", "skip", "lots", "about 30 hours", "1,200", "12.5", "-3",
         "👍", "🚀🔥💯", "call me", "Ana Ruiz, ana@example.com", "+44 20 7946 0958", "none", "None of these",
         "cold calling and support tickets", "we do our own bookkeeping", "startup", "1.5", "0", "5001",
+        "200", "4", "5",  # many hours, a large company: read back beside some earlier answers
     ]),
     _text,
     st.tuples(st.integers(400, 1500), st.sampled_from(["x", "9", "é", "🙂", "a "])).map(lambda t: t[1] * t[0]),
@@ -191,6 +197,7 @@ ACTIONS = st.one_of(
     *[st.tuples(st.just("answer"), st.sampled_from(["1", "2"]))] * 3,
     st.tuples(st.just("back"), st.none()),
     st.tuples(st.just("skip"), st.none()),
+    st.tuples(st.just("confirm"), st.none()),
     st.tuples(st.just("choose"), st.lists(st.sampled_from([*ALL_OPTION_VALUES, "bogus", ""]), max_size=3)),
 )
 
@@ -211,7 +218,7 @@ def check_step(engine: Engine, step: Step) -> None:
         assert step.question is None and step.hint is None
         assert state.finished
         assert step.recommendation is not None
-        assert 8 <= len(state.history) <= 14
+        assert FEWEST <= len(state.history) <= MOST
         assert step.number == step.total == len(state.history)
         assert set(state.answers) <= set(state.history)
         if isinstance(step.recommendation, Mapping) and "answers" in step.recommendation:
@@ -223,12 +230,21 @@ def check_step(engine: Engine, step: Step) -> None:
         assert step.recommendation is None
         assert (step.hint is not None) == (step.kind == "reask")
         assert step.number == len(state.history) + 1
-        assert 1 <= step.number <= step.total <= 14
+        assert 1 <= step.number <= step.total <= MOST
         # the remembered rest of the path (shared by everyone) is the one these answers take
         assert step.total == step.number + questions_ahead(engine, state)
         assert step.previous == state.answers.get(state.current)
         assert step.proposed == state.proposed
         assert all(step.question.option(v) is not None for v in step.proposed)
+    if step.hint is not None and step.hint.code == "read_back":
+        assert state.pending is not None and dict(step.hint.params) == dict(state.pending)
+        assert state.failures == 0  # a read-back is not a mistake
+    if state.pending is not None:
+        # an answer read back waits for a yes at its question: the check that read it back still holds
+        assert step.kind == "reask"
+        question = engine.dialog.question(state.current)
+        check = next(c for c in question.checks if c.id == state.pending["check"])
+        assert check.when.test({**state.answers, state.current: state.pending["value"]})
     assert roundtrip(state) == state
 
 
@@ -250,6 +266,8 @@ def apply(engine: Engine, step: Step, actions: list[tuple[str, Any]]) -> Step:
             step = engine.back(step.state)
         elif action == "skip":
             step = engine.skip(step.state)
+        elif action == "confirm":
+            step = engine.confirm(step.state)
         else:
             step = engine.choose(step.state, arg)
         check_step(engine, step)
@@ -266,8 +284,10 @@ def test_random_walks_always_ask_reask_or_finish_never_raise_and_can_still_finis
     check_step(engine, step)
     step = apply(engine, step, actions)
     event(f"random moves ended at {step.state.current}")
-    # from wherever the moves led, valid replies ("1" suits every question) reach the recommendation
-    for _ in range(14):
+    event(f"waiting for a yes: {step.state.pending is not None}")
+    # from wherever the moves led, valid replies ("1" suits every question, and is never read back:
+    # the fewest hours, the smallest company, the core team) reach the recommendation
+    for _ in range(MOST):
         if step.kind == "finish":
             break
         step = engine.answer(step.state, "1")
@@ -329,12 +349,20 @@ def valid_move(data: st.DataObject, question: Question) -> tuple[str, Any]:
     return data.draw(st.one_of(moves), label=question.id)
 
 
+def make_move(engine: Engine, step: Step, move: str, arg: Any) -> Step:
+    if move == "answer":
+        return engine.answer(step.state, arg)
+    if move == "choose":
+        return engine.choose(step.state, arg)
+    return engine.skip(step.state)
+
+
 INVALID = {"single": "99", "multi": "0", "number": "lots", "text": "   ", "contact": "call me"}
 
 
 @settings(max_examples=120, deadline=None)
 @given(data=st.data())
-def test_any_walk_of_valid_answers_ends_in_a_recommendation_after_8_to_14_questions(
+def test_any_walk_of_valid_answers_ends_in_a_recommendation_after_13_to_16_questions(
     advising: Engine, data: st.DataObject
 ) -> None:
     engine = advising
@@ -348,20 +376,32 @@ def test_any_walk_of_valid_answers_ends_in_a_recommendation_after_8_to_14_questi
             assert wrong.kind == "reask" and wrong.state.history == step.state.history
             step = wrong
         move, arg = valid_move(data, question)
-        before = len(step.state.history)
-        if move == "answer":
-            step = engine.answer(step.state, arg)
-        elif move == "choose":
-            step = engine.choose(step.state, arg)
-        else:
-            step = engine.skip(step.state)
+        before = step.state
+        step = make_move(engine, step, move, arg)
+        if step.kind == "reask":  # a valid answer that can't be right beside an earlier one: read back
+            assert step.hint is not None and step.hint.code == "read_back", (question.id, move, arg, step.hint)
+            assert step.state.pending is not None and step.hint.params == step.state.pending
+            assert step.state.current == question.id and step.state.history == before.history
+            assert step.state.answers == before.answers  # not stored until confirmed
+            assert step.state.failures == 0
+            check_step(engine, step)
+            value = step.state.pending["value"]
+            event(f"read back at {question.id}")
+            keep = data.draw(st.sampled_from(["confirm", "yes", "", "same"]), label="keep it")
+            if keep == "confirm":
+                step = engine.confirm(step.state)
+            elif keep == "same" and move == "choose":  # the same button again
+                step = make_move(engine, step, move, arg)
+            else:  # (the same typed reply is read back again: see test_yes_or_the_same_answer_keeps_...)
+                step = engine.answer(step.state, "yes" if keep == "same" else keep)
+            assert step.state.answers[question.id] == value
         assert step.kind in ("ask", "finish"), (question.id, move, arg, step.hint)
-        assert len(step.state.history) == before + 1
-        assert step.state.failures == 0
+        assert len(step.state.history) == len(before.history) + 1
+        assert step.state.failures == 0 and step.state.pending is None
         answered += 1
         check_step(engine, step)
-        assert answered <= 14
-    assert 8 <= len(step.state.history) == answered <= 14
+        assert answered <= MOST
+    assert FEWEST <= len(step.state.history) == answered <= MOST
     assert step.recommendation is not None
 
 
@@ -617,13 +657,13 @@ def test_back_at_the_first_question_reasks_with_the_at_start_hint(engine: Engine
 
 def test_back_returns_to_the_previously_answered_question_showing_its_answer(engine: Engine) -> None:
     step = walk_to(engine, "pains")
-    assert step.state.history == ("stage", "size", "core")
+    assert step.state.history == ("stage", "size", "industry", "core")
     back = engine.back(step.state)
     assert back.kind == "ask"
     assert back.question is not None and back.question.id == "core"
     assert back.previous == "sales"
-    assert back.state.history == ("stage", "size")
-    assert back.number == 3
+    assert back.state.history == ("stage", "size", "industry")
+    assert back.number == 4
     assert back.state.answers == step.state.answers  # nothing forgotten
 
 
@@ -638,13 +678,16 @@ def test_back_after_an_invalid_reply_clears_the_failures(engine: Engine) -> None
 def test_answers_given_later_are_kept_after_back_and_shown_on_arriving_again(engine: Engine) -> None:
     step = walk_to(engine, "tasks")
     kept = dict(step.state.answers)
-    for _ in range(3):
+    for _ in range(4):
         step = engine.back(step.state)
     assert step.question is not None and step.question.id == "size"
-    assert step.state.answers == kept  # core and pains are still there
+    assert step.state.answers == kept  # industry, core and pains are still there
     # answering differently here: the later answers still wait for the person
     step = engine.answer(step.state, "4")
     assert step.state.answers["size"] == "large"
+    assert step.question is not None and step.question.id == "industry"
+    assert step.previous == "software"
+    step = engine.answer(step.state, "")
     assert step.question is not None and step.question.id == "core"
     assert step.previous == "sales"
     step = engine.answer(step.state, "")
@@ -656,10 +699,12 @@ def test_answers_given_later_are_kept_after_back_and_shown_on_arriving_again(eng
     ("qid", "expected"),
     [
         ("stage", "growing"),
+        ("industry", "software"),
         ("core", "sales"),
         ("pains", FULL_WALK["pains"]),
         ("tasks", ["telemarketing", "lead_research"]),
         ("hours", 20),
+        ("process", "partly"),
         ("goals", ["core_time", "valuation"]),
         ("contact", {"name": "Ana Ruiz", "email": "ana@example.com", "phone": None, "consent": True}),
     ],
@@ -682,7 +727,7 @@ def test_back_after_the_recommendation_returns_to_the_last_question(engine: Engi
     step = engine.back(final.state)
     assert step.kind == "ask"
     assert step.question is not None and step.question.id == "contact"
-    assert step.number == step.total == 14
+    assert step.number == step.total == 16
     assert engine.answer(step.state, "1").state.answers["contact"] == "declined"
 
 
@@ -690,27 +735,263 @@ def test_changing_an_earlier_answer_changes_the_path_and_drops_answers_no_longer
     recording: Engine,
 ) -> None:
     step = walk_to(recording, "goals")
-    assert {"hours", "owners", "trigger", "horizon"} <= set(step.state.answers)
+    assert {"hours", "owners", "process", "trigger", "horizon"} <= set(step.state.answers)
     while step.question is None or step.question.id != "tasks":
         step = recording.back(step.state)
     assert step.previous == ["telemarketing", "lead_research"]
     step = recording.answer(step.state, "12")  # None of these
-    assert step.question is not None and step.question.id == "trigger"  # hours and owners skipped
+    assert step.question is not None and step.question.id == "trigger"  # hours, owners and process skipped
     assert step.previous == "cost_pressure"  # the later answers are still offered
-    assert step.state.history == ("stage", "size", "core", "pains", "tasks")
-    assert (step.number, step.total) == (6, 12)
+    assert step.state.history == ("stage", "size", "industry", "core", "pains", "tasks")
+    assert (step.number, step.total) == (7, 13)
     assert step.state.answers["hours"] == 20  # kept, in case the person goes back again
     while step.kind != "finish":  # Enter keeps what was answered; the rest is answered afresh
         assert step.question is not None
         qid = step.question.id
         step = recording.answer(step.state, "" if step.previous is not None else FULL_WALK[qid])
         assert step.kind != "reask", (qid, step.hint)
-    assert "hours" not in step.state.history and "owners" not in step.state.history
-    assert "hours" not in step.state.answers and "owners" not in step.state.answers
-    assert "hours" not in step.recommendation["answers"] and "owners" not in step.recommendation["answers"]
+    for dropped in ("hours", "owners", "process"):
+        assert dropped not in step.state.history
+        assert dropped not in step.state.answers
+        assert dropped not in step.recommendation["answers"]
     assert step.recommendation["answers"]["tasks"] == ["none"]
     assert step.recommendation["answers"]["trigger"] == "cost_pressure"
-    assert len(step.state.history) == 12
+    assert len(step.state.history) == 13
+
+
+# ==============================================================================================
+# Read-back: an answer that can't be right beside an earlier one waits for a yes
+# ==============================================================================================
+# question: (replies leading there, a reply read back there, the value it gives, the check that holds)
+READ_BACKS = {
+    "size": ({**FULL_WALK, "stage": "1"}, "4", "large", "pre_launch_but_large"),
+    "hours": (FULL_WALK, "200", 200, "hours_beyond_team"),
+    "owners": ({**FULL_WALK, "size": "1"}, "2", "in_house_staff", "staff_but_solo"),
+}
+
+
+def read_back(engine: Engine, qid: str) -> tuple[Step, Step]:
+    """The step asking ``qid`` and the read-back of READ_BACKS[qid]'s reply given to it."""
+    replies, reply, value, check = READ_BACKS[qid]
+    asking = walk_to(engine, qid, replies)
+    step = engine.answer(asking.state, reply)
+    assert step.kind == "reask" and step.hint is not None and step.hint.code == "read_back", step.hint
+    assert dict(step.hint.params) == {"check": check, "value": value}
+    return asking, step
+
+
+@pytest.mark.parametrize("qid", list(READ_BACKS))
+def test_an_answer_that_cannot_be_right_beside_an_earlier_one_is_read_back_at_the_same_question(
+    engine: Engine, qid: str
+) -> None:
+    asking, step = read_back(engine, qid)
+    _, _, value, check = READ_BACKS[qid]
+    assert step.question is not None and step.question.id == qid
+    assert step.state.pending == {"check": check, "value": value}
+    assert step.state.current == qid and step.state.history == asking.state.history
+    assert qid not in step.state.answers  # not stored until confirmed
+    assert step.state.answers == asking.state.answers
+    assert step.accepted is None
+    assert (step.number, step.total) == (asking.number, asking.total)
+    assert step.hint is not None and step.hint.examples == () and step.hint.offer_skip is False
+
+
+def test_hours_beyond_what_the_team_has_are_read_back_before_moving_on(engine: Engine) -> None:
+    step = walk_to(engine, "hours")  # a team of 2-10
+    step = engine.answer(step.state, "lots")
+    step = engine.answer(step.state, "lots")
+    assert step.state.failures == 2
+    step = engine.answer(step.state, "about 200 hours")
+    assert step.kind == "reask" and step.question is not None and step.question.id == "hours"
+    assert step.hint is not None and step.hint.code == "read_back"
+    assert dict(step.hint.params) == {"check": "hours_beyond_team", "value": 200}
+    assert step.state.failures == 0  # a read-back is not a mistake
+    assert "hours" not in step.state.answers
+
+
+@pytest.mark.parametrize(
+    ("size", "most", "beyond"),
+    [("solo", 40, 41), ("small", 120, 121), ("medium", 600, 601), ("large", 3000, 3001), ("enterprise", 5000, None)],
+)
+def test_hours_are_read_back_only_beyond_what_a_team_of_that_size_has(
+    engine: Engine, size: str, most: int, beyond: int | None
+) -> None:
+    state = at("hours", {"size": size})
+    within = engine.answer(state, str(most))
+    assert within.kind == "ask" and within.state.answers["hours"] == most, within.hint
+    if beyond is not None:
+        step = engine.answer(state, str(beyond))
+        assert step.hint is not None and step.hint.code == "read_back"
+        assert step.state.pending == {"check": "hours_beyond_team", "value": beyond}
+    assert engine.answer(at("hours"), "5000").kind == "ask"  # no size given: nothing to compare with
+
+
+@pytest.mark.parametrize(
+    ("qid", "answers", "reply", "read"),
+    [
+        ("size", {"stage": "pre_launch"}, "4", True),
+        ("size", {"stage": "pre_launch"}, "5", True),
+        ("size", {"stage": "pre_launch"}, "3", False),
+        ("size", {"stage": "growing"}, "5", False),
+        ("owners", {"size": "solo"}, "2", True),
+        ("owners", {"size": "solo"}, "1", False),
+        ("owners", {"size": "small"}, "2", False),
+    ],
+)
+def test_a_large_pre_launch_company_and_hired_staff_of_someone_alone_are_read_back(
+    engine: Engine, qid: str, answers: dict[str, Any], reply: str, read: bool
+) -> None:
+    step = engine.answer(at(qid, answers), reply)
+    if read:
+        assert step.hint is not None and step.hint.code == "read_back"
+        assert step.state.current == qid and qid not in step.state.answers
+    else:
+        assert step.kind == "ask", step.hint
+        assert step.state.pending is None and qid in step.state.answers
+
+
+@pytest.mark.parametrize(
+    ("qid", "keep"),
+    [
+        *[(qid, keep) for qid in READ_BACKS for keep in ("confirm", "yes", " OK ", "")],
+        *[(qid, "same reply") for qid in READ_BACKS],
+        ("size", "same button"),
+        ("owners", "same button"),
+    ],
+)
+def test_yes_or_the_same_answer_keeps_an_answer_read_back(engine: Engine, qid: str, keep: str) -> None:
+    asking, step = read_back(engine, qid)
+    _, reply, value, _ = READ_BACKS[qid]
+    if keep == "confirm":
+        kept = engine.confirm(step.state)
+    elif keep == "same reply":
+        kept = engine.answer(step.state, reply)
+    elif keep == "same button":
+        kept = engine.choose(step.state, [value])
+    else:
+        kept = engine.answer(step.state, keep)
+    assert kept.kind == "ask", kept.hint
+    assert kept.accepted == value
+    assert kept.state.answers[qid] == value
+    assert kept.state.pending is None and kept.state.failures == 0
+    assert kept.state.history == (*asking.state.history, qid)
+    assert kept.state.current == engine.route(qid, kept.state.answers) != qid
+    assert kept.number == asking.number + 1
+
+
+def test_another_answer_after_a_read_back_is_checked_again(engine: Engine) -> None:
+    _, step = read_back(engine, "hours")  # 200 hours for a team of 2-10
+    again = engine.answer(step.state, "300")
+    assert again.hint is not None and again.hint.code == "read_back"
+    assert again.state.pending == {"check": "hours_beyond_team", "value": 300}
+    assert "hours" not in again.state.answers
+    fits = engine.answer(again.state, "50")
+    assert fits.kind == "ask" and fits.question is not None and fits.question.id == "owners"
+    assert fits.state.answers["hours"] == 50 and fits.state.pending is None
+    # on a choice question: another option that fits is simply taken
+    _, step = read_back(engine, "size")  # pre-launch with 51-250 people
+    other = engine.answer(step.state, "2")
+    assert other.kind == "ask" and other.state.answers["size"] == "small" and other.state.pending is None
+
+
+def test_no_after_a_read_back_asks_for_the_right_answer_without_counting_a_mistake(engine: Engine) -> None:
+    _, step = read_back(engine, "hours")
+    no = engine.answer(step.state, "no")
+    assert no.kind == "reask" and no.hint is not None and no.hint.code == "change_it"
+    assert no.state.pending is None and no.state.failures == 0 and "hours" not in no.state.answers
+    assert engine.answer(no.state, "30").state.answers["hours"] == 30
+
+
+def test_resuming_while_an_answer_waits_for_a_yes_reads_it_back_again(engine: Engine) -> None:
+    _, step = read_back(engine, "hours")
+    again = engine.resume(ConversationState.from_dict(json.loads(json.dumps(step.state.to_dict()))))
+    assert again.hint is not None and again.hint.code == "read_back"
+    assert again.hint.params == step.state.pending
+
+
+def test_an_invalid_reply_after_a_read_back_drops_it_and_a_later_yes_keeps_nothing(engine: Engine) -> None:
+    _, step = read_back(engine, "hours")
+    wrong = engine.answer(step.state, "lots")
+    assert wrong.kind == "reask" and wrong.hint is not None and wrong.hint.code == "not_a_number"
+    assert wrong.state.pending is None and wrong.state.failures == 1
+    assert "hours" not in wrong.state.answers
+    yes = engine.answer(wrong.state, "yes")  # nothing waits for a yes any more
+    assert yes.kind == "reask" and yes.hint is not None and yes.hint.code == "not_a_number"
+    assert "hours" not in yes.state.answers
+
+
+def test_back_and_skip_clear_an_answer_waiting_for_a_yes(engine: Engine) -> None:
+    asking, step = read_back(engine, "hours")
+    skipped = engine.skip(step.state)
+    assert skipped.kind == "ask" and skipped.question is not None and skipped.question.id == "owners"
+    assert skipped.state.answers["hours"] is None and skipped.state.pending is None
+    back = engine.back(step.state)
+    assert back.kind == "ask" and back.question is not None and back.question.id == "tasks"
+    assert back.state.pending is None and back.hint is None
+    assert back.state.answers == asking.state.answers  # the answer read back was not kept
+    # coming forward again, the question is asked afresh: a yes no longer keeps 200
+    forward = engine.answer(back.state, "")
+    assert forward.question is not None and forward.question.id == "hours"
+    assert forward.state.pending is None and forward.previous is None
+    assert engine.answer(forward.state, "yes").hint.code == "not_a_number"  # type: ignore[union-attr]
+
+
+def test_toggling_an_option_clears_an_answer_waiting_for_a_yes(engine: Engine) -> None:
+    # no multi-choice question has checks in this dialog: the waiting answer is set by hand
+    state = at("goals", pending={"check": "made_up", "value": ["cut_costs"]})
+    step = engine.toggle(state, "scale")
+    assert step.state.pending is None and step.proposed == ("scale",)
+
+
+def test_a_pending_read_back_survives_a_json_round_trip(engine: Engine) -> None:
+    _, step = read_back(engine, "hours")
+    state = step.state
+    assert state.to_dict()["pending"] == {"check": "hours_beyond_team", "value": 200}
+    restored = roundtrip(state)
+    assert restored == state and restored.pending == {"check": "hours_beyond_team", "value": 200}
+    # and the restored conversation carries on exactly as the original would
+    assert engine.confirm(restored).state == engine.confirm(state).state
+    assert engine.answer(restored, "yes").state.answers["hours"] == 200
+    # a state stored before read-backs existed has nothing pending
+    old = {k: v for k, v in at("hours", {"size": "small"}).to_dict().items() if k != "pending"}
+    assert ConversationState.from_dict(old).pending is None
+
+
+def test_confirm_with_nothing_pending_just_asks_again(engine: Engine) -> None:
+    step = walk_to(engine, "hours")
+    again = engine.confirm(step.state)
+    assert again.kind == "ask" and again.hint is None
+    assert again.state == step.state
+    assert (again.question, again.number, again.total) == (step.question, step.number, step.total)
+    final = walk(engine, FULL_WALK)[-1]
+    assert engine.confirm(final.state).kind == "finish"
+
+
+def test_an_answer_read_back_replaces_the_earlier_answer_only_once_confirmed(engine: Engine) -> None:
+    step = walk_to(engine, "owners")  # 20 hours answered
+    step = engine.back(step.state)
+    assert step.question is not None and step.question.id == "hours" and step.previous == 20
+    step = engine.answer(step.state, "200")
+    assert step.hint is not None and step.hint.code == "read_back"
+    assert step.state.answers["hours"] == 20 and step.previous == 20  # still the earlier answer
+    kept = engine.confirm(step.state)
+    assert kept.state.answers["hours"] == 200
+
+
+def test_a_kept_answer_that_no_longer_fits_a_changed_earlier_answer_is_read_back(engine: Engine) -> None:
+    # 2-10 people whose staff does the tasks; then the size is changed to "just me"
+    step = walk_to(engine, "process", {**FULL_WALK, "owners": "2"})
+    while step.question is None or step.question.id != "size":
+        step = engine.back(step.state)
+    step = engine.answer(step.state, "1")
+    while step.question is not None and step.question.id != "owners":  # Enter keeps each answer
+        step = engine.answer(step.state, "")
+        assert step.kind == "ask", step.hint
+    assert step.previous == "in_house_staff"
+    step = engine.answer(step.state, "")
+    assert step.hint is not None and step.hint.code == "read_back"
+    assert step.state.pending == {"check": "staff_but_solo", "value": "in_house_staff"}
+    assert engine.answer(step.state, "").state.current == "process"  # a second Enter says yes
 
 
 # ==============================================================================================
@@ -969,7 +1250,9 @@ def test_toggling_a_value_the_question_lacks_is_refused(engine: Engine) -> None:
 
 @pytest.mark.parametrize(("reply", "hours"), [("12,5", 12.5), ("1,5 hours", 1.5), ("2,000", 2000)])
 def test_a_decimal_comma_is_read_as_a_decimal(engine: Engine, reply: str, hours: float) -> None:
-    step = engine.answer(walk_to(engine, "hours").state, reply)
+    # a company of 51-250 people: 2,000 hours a week are within what it has, so nothing is read back
+    step = engine.answer(walk_to(engine, "hours", {**FULL_WALK, "size": "4"}).state, reply)
+    assert step.kind == "ask", step.hint
     assert step.state.answers["hours"] == hours
 
 

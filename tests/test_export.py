@@ -12,11 +12,16 @@ import pytest
 from advisor.export import FIELDS, record, write_json
 from advisor.store import Store
 from tests.conftest import run_bot
-from tests.test_console import FULL_WALK, FULL_WALK_ANSWERS, walk
+from tests.test_console import FULL_WALK, FULL_WALK_ANSWERS, QUESTION_IDS, lines, no_tasks_walk, walk
 
 EXPORT_KEYS = {"id", "channel", "user_id", "ref", "status", "started_at", "completed_at", "dialog_version",
                "answers", "recommendation", "summary"}
 PROFILES = {"reactive", "tactical", "strategic"}
+VERDICTS = {"hand_over", "prepare_first", "not_now"}
+APPROACHES = {"strategic_partner", "managed_service", "specialist_vendor", "automate_first", "keep_in_house",
+              "not_yet"}
+CASH_RANGES = ("hours_back_week", "partner_cost_month", "in_house_cash_saved_month", "net_cash_month")
+DIALOG_VERSION = 2  # dialogs/outsourcing.yaml
 REF = "spring_promo-2024"
 
 
@@ -90,7 +95,7 @@ def test_export_records_channel_user_status_and_version(exported: list[dict[str,
     assert alice["channel"] == bob["channel"] == "console"
     assert alice["status"] == "completed"
     assert bob["status"] == "in_progress"
-    assert alice["dialog_version"] == bob["dialog_version"] == 1
+    assert alice["dialog_version"] == bob["dialog_version"] == DIALOG_VERSION
     assert isinstance(alice["id"], int)
 
 
@@ -110,7 +115,7 @@ def test_export_keeps_the_ref_given_to_the_console(exported: list[dict[str, Any]
 
 def test_export_answers_map_question_ids_to_values(exported: list[dict[str, Any]]):
     assert by_user(exported, "alice")["answers"] == FULL_WALK_ANSWERS
-    assert by_user(exported, "bob")["answers"] == {"stage": "growing", "size": "small", "core": "product"}
+    assert by_user(exported, "bob")["answers"] == {"stage": "growing", "size": "small", "industry": "software"}
 
 
 def test_export_recommendation_of_a_completed_conversation(exported: list[dict[str, Any]]):
@@ -120,6 +125,8 @@ def test_export_recommendation_of_a_completed_conversation(exported: list[dict[s
     assert isinstance(score, int) and not isinstance(score, bool)
     assert 0 <= score <= 100
     assert rec["profile"] in PROFILES
+    assert rec["verdict"] in VERDICTS
+    assert rec["verdict"] != "not_now"  # customer support and recruiting, written down, 40 hours a week
     assert isinstance(rec["keep_in_house"], list)
     assert rec["keep_in_house"]
     assert all(isinstance(k, str) and k.strip() for k in rec["keep_in_house"])
@@ -130,8 +137,14 @@ def test_export_functions_are_a_ranked_list_with_name_score_and_reasons(exported
     functions = by_user(exported, "alice")["recommendation"]["functions"]
     assert isinstance(functions, list) and functions
     for function in functions:
+        assert isinstance(function["id"], str) and function["id"]
         assert isinstance(function["name"], str) and function["name"]
         assert isinstance(function["score"], int | float)
+        approach = function["approach"]
+        assert {"id", "name", "why"} <= set(approach)
+        assert approach["id"] in APPROACHES
+        assert isinstance(approach["name"], str) and approach["name"].strip()
+        assert isinstance(approach["why"], str) and approach["why"].strip()
         assert isinstance(function["reasons"], list) and function["reasons"]
         assert all(isinstance(r, str) and r.strip() for r in function["reasons"])
     chosen = [f for f in functions if not f.get("suggested")]
@@ -142,6 +155,45 @@ def test_export_functions_are_a_ranked_list_with_name_score_and_reasons(exported
         assert scores == sorted(scores, reverse=True)
     names = {f["name"] for f in chosen}
     assert {"Customer support", "Recruiting"} <= names
+    assert {f["id"] for f in chosen} >= {"customer_support", "recruiting"}
+
+
+def test_export_recommendation_has_tensions_and_honest_cash(exported: list[dict[str, Any]]):
+    rec = by_user(exported, "alice")["recommendation"]
+    assert isinstance(rec["tensions"], list)
+    for tension in rec["tensions"]:
+        assert {"id", "text"} <= set(tension)
+        assert isinstance(tension["text"], str) and tension["text"].strip()
+    capacity = rec["capacity"]
+    for key in CASH_RANGES:
+        value = capacity[key]
+        assert set(value) == {"low", "high"}, key
+        assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()), key
+        assert value["low"] <= value["high"], key
+    assert capacity["hours_back_week"]["high"] > 0  # 40 hours a week named: some come back
+    assert 0 < capacity["hours_back_week"]["low"] <= FULL_WALK_ANSWERS["hours"]
+    assert capacity["partner_cost_month"]["low"] > 0
+    assert capacity["in_house_cash_saved_month"] == {"low": 0, "high": 0}  # the core team does it: no cash stops
+    assert capacity["net_cash_month"]["low"] > 0  # positive: more cash out each month
+    assert isinstance(capacity["currency"], str) and capacity["currency"].strip()
+    assert isinstance(capacity["assumptions"], list) and capacity["assumptions"]
+    assert all(isinstance(a, str) and a.strip() for a in capacity["assumptions"])
+    old = {"hours_freed_per_week", "in_house_monthly", "outsourced_monthly", "difference_monthly"}
+    assert not old & set(capacity)
+
+
+def test_export_of_a_not_now_recommendation_has_no_engagement_model(fresh_db: Path):
+    result = run_bot("console", "--user", "dora", stdin=lines(*no_tasks_walk()), db=fresh_db)
+    assert result.returncode == 0, result.stderr
+    [item] = export(fresh_db)
+    assert item["status"] == "completed"
+    assert item["answers"]["tasks"] == ["none"]
+    rec = item["recommendation"]
+    assert rec["verdict"] == "not_now"  # no non-core task at all: nothing to hand over
+    assert "engagement_model" in rec and rec["engagement_model"] is None
+    assert isinstance(rec["tensions"], list)
+    assert all(f["approach"]["id"] in APPROACHES for f in rec["functions"])
+    assert all(set(rec["capacity"][key]) == {"low", "high"} for key in CASH_RANGES)
 
 
 def test_export_summary_is_plain_text_for_a_completed_conversation(exported: list[dict[str, Any]]):
@@ -200,7 +252,7 @@ def test_export_shows_a_restarted_conversation_as_abandoned(fresh_db: Path):
 
 def test_export_keeps_non_ascii_text(fresh_db: Path):
     words = "nos ingénieurs répondent aux tickets ☕"
-    script = [a for _, a in FULL_WALK[:3]] + [words]
+    script = [a for _, a in FULL_WALK[:QUESTION_IDS.index("pains")]] + [words]
     result = run_bot("console", "--user", "zoë", stdin="".join(f"{a}\n" for a in script), db=fresh_db)
     assert result.returncode == 0, result.stderr
     [item] = export(fresh_db)

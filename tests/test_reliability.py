@@ -150,6 +150,15 @@ def complete(fake: FakeBotAPI, chat: int, lines: list[str] = SALES_TEAM, first_n
     return tw.wait_step(fake, chat, mark)
 
 
+def sales_team_saying(pains: str, contact: str | None = None) -> list[str]:
+    """SALES_TEAM's lines with ``pains`` typed at the pains question, telemarketing ("1") chosen at the
+    tasks (the words need not name any), and ``contact``, when given, typed at the last question."""
+    at = tw.at("pains")
+    lines = [*SALES_TEAM[:at], pains, "1", *SALES_TEAM[at + 2:]]
+    assert len(lines) == len(SALES_TEAM) and tw.ORDER[at + 1] == "tasks"
+    return lines if contact is None else [*lines[:-1], contact]
+
+
 def telegram_env(fake: FakeBotAPI, **extra: str) -> dict[str, str]:
     return {"TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_URL": fake.url, **extra}
 
@@ -310,9 +319,9 @@ class Action:
 
 
 PLAN = {  # what the person means to answer: an option's index, the indexes to tick, words, None: Skip
-    "stage": 2, "size": 2, "core": 0, "pains": "our reps spend hours cold calling", "tasks": (0, 1),
-    "hours": "30", "owners": 0, "trigger": 0, "horizon": 1, "goals": (0, 4), "past": 0, "relation": 1,
-    "concern": (0,), "contact": 0,
+    "stage": 2, "size": 2, "industry": 0, "core": 0, "pains": "our reps spend hours cold calling",
+    "tasks": (0, 1), "hours": "30", "owners": 0, "process": 1, "trigger": 0, "horizon": 1, "goals": (0, 4),
+    "past": 0, "relation": 1, "concern": (0,), "contact": 0,
 }
 
 
@@ -572,7 +581,7 @@ def test_two_quick_messages_cause_one_transition(fake_api, start_bot, db):
     # typed once question 2 is on screen, the same words answer it
     mark = fake.mark()
     fake.send_text(ALICE, "2")
-    tw.wait_question(fake, ALICE, mark, "core")
+    tw.wait_question(fake, ALICE, mark, "industry")
     assert tw.exported(db, ALICE)[0]["answers"] == {"stage": "growing", "size": "small"}
     tw.assert_clean(fake, bot)
 
@@ -696,14 +705,17 @@ def test_html_in_names_and_free_text_is_escaped_in_messages_the_report_and_the_d
     fake = fake_api
     fake.add_chat(SALES_CHAT, first_name="Sales", chat_type="supergroup")
     bot = start_bot(fake, env={"ADVISOR_SALES_CHAT_ID": str(SALES_CHAT)}, db=db)
-    lines = [*SALES_TEAM[:3], PAINS_HTML, "1", *SALES_TEAM[5:-1], CONTACT_HTML]
+    lines = sales_team_saying(PAINS_HTML, contact=CONTACT_HTML)
     what_next = complete(fake, ALICE, lines, first_name=NAME_HTML)
     # Telegram: the fake parses HTML as Telegram does; a tag from a person would be refused or shown
     assert fake.refusals == []
     welcome = fake.messages(ALICE)[0]
     assert welcome["plain"].startswith(f"Hello {NAME_HTML}!")
-    shown = "\n".join(m["plain"] for m in fake.messages(ALICE))
-    assert PAINS_HTML in shown  # quoted back as text
+    # their words are left to the full report (the one screen does not quote them): none became markup
+    entities = [(m["plain"][e["offset"]:e["offset"] + e["length"]], e) for m in fake.messages(ALICE)
+                for e in m["entities"]]
+    assert not [e for _text, e in entities if e.get("url", "").startswith("javascript")]
+    assert not [e for text, e in entities if text in ("reps", "cold calls")]
     card = fake.wait_for_message(SALES_CHAT, contains="wants to talk to an expert")
     assert "<img src=x onerror=alert" in card["plain"]  # the name, as text
     assert not [e for e in card["entities"] if e.get("url", "").startswith("javascript")]
@@ -714,6 +726,7 @@ def test_html_in_names_and_free_text_is_escaped_in_messages_the_report_and_the_d
     page = report.decode()
     assert_no_markup_from_people(page)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "our &lt;i&gt;reps&lt;/i&gt; &amp; &lt;a href=" in page  # quoted, as text
     # the dashboard
     [cid] = conversation_ids(db, ALICE)
 
@@ -742,7 +755,7 @@ def test_input_over_the_cap_is_refused_saying_the_cap_and_long_text_is_split(fak
     fake = fake_api
     bot = start_bot(fake, env={"ADVISOR_ADMIN_IDS": str(ADMIN)}, db=db)
     tw.start(fake, ALICE)
-    tw.answer_walk(fake, ALICE, ["3", "3", "1"])
+    tw.answer_walk(fake, ALICE, ["3", "3", "1", "1"])
     mark = fake.mark()
     fake.send_text(ALICE, "cold calling " * 46)  # 598 characters at the pains question, whose cap is 500
     again = tw.wait_question(fake, ALICE, mark, "pains")
@@ -923,7 +936,7 @@ def test_message_is_not_modified_counts_as_success(fake_api, start_bot, db):
     fake = fake_api
     bot = start_bot(fake, db=db)
     tw.start(fake, ALICE)
-    first_tasks = tw.answer_walk(fake, ALICE, ["3", "3", "1", "skip"])  # nothing pre-ticked at "tasks"
+    first_tasks = tw.answer_walk(fake, ALICE, ["3", "3", "1", "1", "skip"])  # nothing pre-ticked at "tasks"
     mark = fake.mark()
     fake.push_update({"message": {"message_id": 900, "date": 1, "from": {"id": ALICE, "is_bot": False,
                       "first_name": "Ana"}, "chat": {"id": ALICE, "type": "private", "first_name": "Ana"},
@@ -1103,7 +1116,7 @@ def test_no_token_in_the_database_and_no_personal_data_in_logs_at_info(fake_api,
     fake = fake_api
     bot = start_bot(fake, env={"ADVISOR_LOG_LEVEL": "INFO"}, db=db)
     # Alice types her name, email and phone at the last question; Bob agrees and shares his phone
-    lines = [*SALES_TEAM[:3], PII["words"], "1", *SALES_TEAM[5:-1], f"Zorb, {PII['email']}, {PII['phone']}"]
+    lines = sales_team_saying(PII["words"], contact=f"Zorb, {PII['email']}, {PII['phone']}")
     complete(fake, ALICE, lines, first_name=PII["first_name"])
     what_next = complete(fake, BOB, first_name=PII["first_name"])
     tw.press_option(fake, BOB, tw.EXPERT, what_next)
@@ -1136,7 +1149,7 @@ def test_admin_commands_and_the_dashboard_reveal_nothing_without_the_right_id_or
     fake = fake_api
     fake.add_chat(-4001, first_name="Team", chat_type="group")
     bot = start_bot(fake, env={"ADVISOR_ADMIN_IDS": str(ADMIN)}, db=db)
-    complete(fake, ALICE, [*SALES_TEAM[:3], PAINS_HTML, "1", *SALES_TEAM[5:]])
+    complete(fake, ALICE, sales_team_saying(PAINS_HTML))
     [cid] = conversation_ids(db, ALICE)
     # a non-admin, and the admin in a group, learn nothing of Alice's conversation
     for chat, user, text in ((BOB, BOB, f"/lead {cid}"), (BOB, BOB, "/export"), (BOB, BOB, f"/lead {DROP}"),
@@ -1258,14 +1271,14 @@ def rows_of(db: Path, user: int, ids: list[int]) -> dict[str, int]:
 def test_forget_removes_every_row_of_that_person_in_every_table(fake_api, start_bot, db):
     fake = fake_api
     bot = start_bot(fake, db=db)
-    what_next = complete(fake, ALICE, [*SALES_TEAM[:3], "zebrafishing eats our week", "1", *SALES_TEAM[5:]])
+    what_next = complete(fake, ALICE, sales_team_saying("zebrafishing eats our week"))
     tw.press_option(fake, ALICE, tw.EXPERT, what_next)
     tw.press_option(fake, ALICE, tw.CONSENT_YES, fake.wait_for_message(ALICE, contains="Do you agree?"))
     fake.wait_for_message(ALICE, contains="share your phone number")
     fake.send_contact(ALICE, "+34611222333", "Ana")
     fake.wait_for_message(ALICE, contains="An expert will contact you soon")
     tw.start(fake, ALICE)  # a second conversation, in progress
-    complete(fake, BOB, [*SALES_TEAM[:3], "zebrafishing too", "1", *SALES_TEAM[5:]])
+    complete(fake, BOB, sales_team_saying("zebrafishing too"))
     alice, bob = conversation_ids(db, ALICE), conversation_ids(db, BOB)
     with sqlite3.connect(db) as connection:  # a reviewer's marks, and stale "blocked" marks
         for cid in (*alice, *bob):
@@ -1480,7 +1493,7 @@ def test_refused_input_over_the_cap_is_kept_in_the_transcript_only_up_to_the_cap
     """Text over a question's cap is refused; the transcript keeps its first `cap` characters and says
     how long it was, not the whole of it (people paste whole documents)."""
     outcome = service.open("console", "ana")
-    for line in ["3", "3", "1"]:
+    for line in ["3", "3", "1", "1"]:
         outcome = service.answer(outcome.conversation, line)
     assert outcome.step.question.id == "pains" and outcome.step.question.max_length == 500
     pasted = "cold calling " * 400 + "SECRET-TAIL"

@@ -39,7 +39,7 @@ from advisor.reports import CSV_FIELDS
 from advisor.service import AdvisorService, build_service
 from advisor.store import Conversation, Store
 from tests.conftest import ROOT, bot_env, run_bot, terminate
-from tests.personas import PERSONAS
+from tests.personas import NEEDS_NOTHING, PERSONAS
 
 TOKEN = "review-token-for-tests-0123456789"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,11 +48,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts"
 
 # Who the populated database holds: four complete persona walks, each with its ref, and one person who
-# stopped at question 3 ("core", after answering stage and size). Ids follow this order.
+# stopped at question 3 ("industry", after answering stage and size). Ids follow this order.
 REFS = {"pre_launch_planner": "alice", "established_cost_cutter": "alice--spring",
         "growing_tactical": "alicex", "sales_team": "bob"}
 IDS = {"pre_launch_planner": 1, "established_cost_cutter": 2, "growing_tactical": 3, "sales_team": 4, "carol": 5}
-IN_PROGRESS_LINES = ["3", "3"]  # stage, size: then it waits at "core"
+IN_PROGRESS_LINES = ["3", "3"]  # stage, size: then it waits at "industry"
 SEARCH_WORD = "freelancers"  # only in established_cost_cutter's own words (its pains answer)
 
 SCRIPT_TAG = "<script>alert(1)</script>"
@@ -75,14 +75,14 @@ def talk(service: AdvisorService, user: str, lines: list[str], ref: str | None =
 
 
 def populate(db: Path) -> None:
-    """The four personas to the end (with refs) and carol, stopped at question 3."""
+    """The four personas to the end (with refs) and carol, stopped at question 3 (industry)."""
     service = build_service(db)
     try:
         for name, lines in PERSONAS.items():
             conversation = talk(service, name, lines, REFS[name])
             assert (conversation.id, conversation.status) == (IDS[name], "completed")
         carol = talk(service, "carol", IN_PROGRESS_LINES, "carol")
-        assert (carol.id, carol.status, carol.state.current) == (IDS["carol"], "in_progress", "core")
+        assert (carol.id, carol.status, carol.state.current) == (IDS["carol"], "in_progress", "industry")
     finally:
         service.store.close()
 
@@ -389,19 +389,58 @@ async def test_a_script_with_the_token_reads_a_conversation(dash: Dash):
     html = response.text
     assert "<h1>Conversation 3</h1>" in html
     assert "user growing_tactical · ref alicex" in html
-    assert f"Readiness {conversation.recommendation['readiness_score']}/100" in html
+    rec = conversation.recommendation
+    assert rec is not None
+    assert f"Readiness {rec['readiness_score']}/100" in html
     assert "Contact (consented): Maria Lopez, maria@example.com" in html
-    assert html.count("<rect ") == len(conversation.recommendation["drivers"]) > 0
-    for driver in conversation.recommendation["drivers"]:
+    assert html.count("<rect ") == len(rec["drivers"]) > 0
+    for driver in rec["drivers"]:
         assert escape(driver["text"]) in html
+    # what it advised: the verdict, and each task with how to source it and why
+    assert rec["verdict"] == "prepare_first"
+    assert f"<b>Verdict: {escape(rec['verdict_name'])}.</b> {escape(rec['verdict_text'])}" in html
+    assert rec["functions"]
+    for function in rec["functions"]:
+        assert (f"<b>{escape(function['name'])}</b>: {escape(function['approach']['name'].lower())} "
+                in html), function["id"]
+        assert escape(function["approach"]["why"]) in html
+    assert "Tensions named" not in html  # none for this one
     assert html.count('<div class="turn ') == len(store.transcript(3))
     assert "our consultants do their own recruiting and data entry" in html
+
+
+async def test_a_conversation_page_names_the_tensions(dash: Dash):
+    rec = dash.service.store.get(IDS["established_cost_cutter"]).recommendation
+    assert rec is not None and rec["tensions"]  # cutting costs, with vendors already paid: handing over is no cheaper
+    html = (await dash.script().get(f"/conversations/{IDS['established_cost_cutter']}")).text
+    assert f"Verdict: {escape(rec['verdict_name'])}." in html
+    assert "<b>Tensions named:</b>" in html
+    for tension in rec["tensions"]:
+        assert escape(tension["text"]) in html
+
+
+async def test_a_not_now_conversation_shows_its_verdict_and_no_engagement(dash: Dash):
+    conversation = talk(dash.service, "needs_nothing", NEEDS_NOTHING, "calm")
+    rec = conversation.recommendation
+    assert rec is not None and rec["verdict"] == "not_now"
+    assert rec["engagement_model"] is None and rec["functions"] == []
+    script = dash.script()
+    page = await script.get(f"/conversations/{conversation.id}")
+    assert page.status_code == 200
+    assert f"<b>Verdict: {escape(rec['verdict_name'])}.</b> {escape(rec['verdict_text'])}" in page.text
+    assert "Engagement:" not in page.text
+    assert f"Readiness {rec['readiness_score']}/100" in page.text
+    listing = await script.get("/", params={"ref": "calm"})
+    assert row_ids(listing.text) == [conversation.id]
+    download = await script.get("/export.csv", params={"ref": "calm"})
+    [row] = list(csv.DictReader(io.StringIO(download.text)))
+    assert (row["advice_verdict"], row["engagement_model"], row["top_functions"]) == ("not_now", "", "")
 
 
 async def test_a_conversation_in_progress_says_where_it_stopped(dash: Dash):
     response = await dash.script().get("/conversations/5")
     assert response.status_code == 200
-    assert "Not completed: stopped at question “core”." in response.text
+    assert "Not completed: stopped at question “industry”." in response.text
     assert "Readiness" not in response.text
 
 
@@ -423,6 +462,16 @@ async def test_the_csv_download(dash: Dash):
     rows = list(csv.reader(io.StringIO(response.text)))
     assert tuple(rows[0]) == CSV_FIELDS
     assert [int(row[0]) for row in rows[1:]] == [1, 2, 3, 4, 5]
+    # the advice's own verdict, beside the reviewer's agree/disagree (none yet)
+    by_id = {row["id"]: row for row in csv.DictReader(io.StringIO(response.text))}
+    store = dash.service.store
+    for cid in range(1, 5):
+        rec = store.get(cid).recommendation
+        assert rec is not None
+        assert by_id[str(cid)]["advice_verdict"] == rec["verdict"]
+        assert by_id[str(cid)]["verdict"] == ""
+    assert [by_id[str(cid)]["advice_verdict"] for cid in range(1, 6)] == [
+        "hand_over", "hand_over", "prepare_first", "prepare_first", ""]  # carol has no advice yet
     filtered = await script.get("/export.csv", params={"status": "completed", "ref": "alice"})
     assert [row["id"] for row in csv.DictReader(io.StringIO(filtered.text))] == ["1", "2"]
 
@@ -771,8 +820,8 @@ def assert_no_markup_from_people(html: str) -> None:
 async def test_what_people_typed_is_escaped_everywhere(dash: Dash):
     service = dash.service
     lines = list(PERSONAS["growing_tactical"])
-    lines[3] = f"cold calling {SCRIPT_TAG} {IMG_TAG}"  # pains, in their own words
-    lines[4] = ""  # confirm the tasks understood from it
+    lines[4] = f"cold calling {SCRIPT_TAG} {IMG_TAG}"  # pains, in their own words
+    lines[5] = ""  # confirm the tasks understood from it
     conversation = talk(service, SCRIPT_TAG, lines, ref=SCRIPT_TAG + IMG_TAG)
     assert conversation.status == "completed"
     service.store.record_consent(conversation.id)
@@ -830,10 +879,11 @@ async def test_the_funnel_counts_who_reached_each_question_in_dialog_order(dash:
     steps = [(qid, int(n)) for qid, n in FUNNEL_STEP.findall(html)]
     order = list(dash.service.dialog.order)
     assert [qid for qid, _ in steps] == order  # every question, in the dialog's order
-    assert len(order) == 14 and order[:4] == ["stage", "size", "core", "pains"] and order[-1] == "contact"
+    assert len(order) == 16 and order[:5] == ["stage", "size", "industry", "core", "pains"]
+    assert order[-1] == "contact" and order.index("process") == order.index("owners") + 1
     reached = dict(steps)
-    # four complete walks and carol, who stopped at question 3 (core)
-    assert reached["stage"] == reached["size"] == reached["core"] == 5
+    # four complete walks and carol, who stopped at question 3 (industry)
+    assert reached["stage"] == reached["size"] == reached["industry"] == 5
     assert all(reached[qid] == 4 for qid in order[3:]), reached
     assert "<td><b>Recommendation</b></td><td>4</td>" in html
     assert "5 started · 4 completed · completion rate 80%" in html
@@ -846,7 +896,7 @@ async def test_the_funnel_counts_who_reached_each_question_in_dialog_order(dash:
 
 async def test_the_funnel_by_ref_and_since(dash: Dash):
     service = dash.service
-    talk(service, "dave", ["4", "1", "2"], "alice--autumn")  # stopped at question 4 (pains)
+    talk(service, "dave", ["4", "1", "1", "2"], "alice--autumn")  # stopped at question 5 (pains)
     talk(service, "erin", [], None)  # opened, never answered: reached stage only
     script = dash.script()
     alice = (await script.get("/funnel", params={"ref": "alice"})).text
@@ -858,14 +908,14 @@ async def test_the_funnel_by_ref_and_since(dash: Dash):
 
     everyone = (await script.get("/funnel")).text
     reached = {qid: int(n) for qid, n in FUNNEL_STEP.findall(everyone)}
-    assert (reached["stage"], reached["size"], reached["core"], reached["pains"], reached["tasks"]) == (7, 6, 6, 5, 4)
+    assert [reached[q] for q in ("stage", "size", "industry", "core", "pains", "tasks")] == [7, 6, 6, 5, 5, 4]
     assert "7 started · 4 completed · completion rate 57%" in everyone
     assert ("", "1", "0", "0") in BY_REF.findall(everyone)  # erin, without a ref: "(none)"
 
     service.store.db.execute("UPDATE conversations SET started_at = '2025-01-15T09:30:00Z' WHERE id <= 4")
     recent = (await script.get("/funnel", params={"since": "2025-06-01"})).text
     reached = {qid: int(n) for qid, n in FUNNEL_STEP.findall(recent)}
-    assert (reached["stage"], reached["core"], reached["pains"], reached["contact"]) == (3, 2, 1, 0)
+    assert [reached[q] for q in ("stage", "industry", "core", "pains", "contact")] == [3, 2, 1, 1, 0]
     assert "3 started · 0 completed · completion rate 0%" in recent
 
 
@@ -980,6 +1030,12 @@ def test_a_reviewer_in_a_browser(db: Path, serve, chromium: Any):
     expect(chart).to_be_visible()
     expect(chart.locator("rect")).to_have_count(len(rec["drivers"]))
     assert len(rec["drivers"]) > 0
+    expect(page.get_by_text(f"Verdict: {rec['verdict_name']}.", exact=True)).to_be_visible()
+    for function in rec["functions"]:
+        expect(page.locator("li", has_text=function["approach"]["why"])).to_contain_text(
+            f"{function['name']}: {function['approach']['name'].lower()}")
+    for tension in rec["tensions"]:
+        expect(page.get_by_text(tension["text"])).to_be_visible()
     expect(page.locator(".turn")).to_have_count(len(turns))
     expect(page.locator(".turn").first).to_contain_text("Where is your company today?")
     expect(page.locator(".turn.person").first).to_contain_text("Established")
@@ -1016,7 +1072,7 @@ def test_a_reviewer_in_a_browser(db: Path, serve, chromium: Any):
 
     # the funnel, then sign out
     page.get_by_role("link", name="Funnel").click()
-    expect(page.locator("#funnel tbody tr")).to_have_count(15)  # 14 questions and the recommendation
+    expect(page.locator("#funnel tbody tr")).to_have_count(17)  # 16 questions and the recommendation
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(served.url + "/login")
     page.goto(served.url + "/")

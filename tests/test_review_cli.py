@@ -21,7 +21,7 @@ from advisor.service import AdvisorService
 from advisor.store import Store
 from tests.conftest import run_bot
 from tests.fake_telegram import FakeBotAPI
-from tests.personas import PERSONAS
+from tests.personas import NEEDS_NOTHING, PERSONAS
 from tests.test_review import IDS, SEARCH_WORD, free_port, populate, talk
 
 OLD_START = "2025-01-15T09:30:00Z"  # conversation 1 (alice) started long ago
@@ -165,6 +165,12 @@ def test_show_prints_summary_drivers_transcript_and_review(db: Path):
     assert "Summary" in lines
     for summary_line in conversation.summary.splitlines():
         assert "  " + summary_line in lines
+    verdict = f"Verdict: {rec['verdict_name']}. {rec['verdict_text']}"
+    assert rec["verdict"] == "prepare_first" and verdict in lines
+    assert rec["functions"]
+    for function in rec["functions"]:
+        approach = function["approach"]
+        assert f"  {function['name']}: {approach['name'].lower()}. {approach['why']}" in lines
     assert f"Readiness {rec['readiness_score']}/100 ({rec['profile']}), from a base of {rec['base']:g}:" in lines
     assert rec["drivers"]
     for driver in rec["drivers"]:
@@ -177,8 +183,35 @@ def test_show_prints_summary_drivers_transcript_and_review(db: Path):
     assert transcript[0].endswith("Where is your company today?")
     assert "our consultants do their own recruiting and data entry" in out
     # the order a reviewer reads it in
-    assert lines.index("Summary") < lines.index(f"Readiness {rec['readiness_score']}/100 ({rec['profile']}), "
-                                                f"from a base of {rec['base']:g}:") < lines.index("Transcript")
+    assert lines.index("Summary") < lines.index(verdict) < lines.index(
+        f"Readiness {rec['readiness_score']}/100 ({rec['profile']}), from a base of {rec['base']:g}:"
+    ) < lines.index("Transcript")
+
+
+def test_show_names_the_tensions_with_the_verdict(db: Path):
+    store = Store.open(db)
+    try:
+        rec = store.get(IDS["established_cost_cutter"]).recommendation
+    finally:
+        store.close()
+    assert rec is not None and rec["tensions"]  # cutting costs with vendors already paid
+    lines = ok("show", str(IDS["established_cost_cutter"]), db=db).stdout.splitlines()
+    verdict = lines.index(f"Verdict: {rec['verdict_name']}. {rec['verdict_text']}")
+    readiness = next(i for i, line in enumerate(lines) if line.startswith("Readiness "))
+    for tension in rec["tensions"]:
+        assert verdict < lines.index(f"  Tension: {tension['text']}") < readiness
+
+
+def test_show_a_not_now_verdict(service: AdvisorService, fresh_db: Path):
+    conversation = talk(service, "needs_nothing", NEEDS_NOTHING)
+    rec = conversation.recommendation
+    assert rec is not None and rec["verdict"] == "not_now" and rec["engagement_model"] is None
+    lines = ok("show", str(conversation.id), db=fresh_db).stdout.splitlines()
+    verdict = lines.index(f"Verdict: {rec['verdict_name']}. {rec['verdict_text']}")
+    assert lines[verdict + 1] == ""  # no task to source, no tension
+    assert lines[verdict + 2].startswith(f"Readiness {rec['readiness_score']}/100 ")
+    [row] = list(csv.DictReader(io.StringIO(ok("export", "--format", "csv", db=fresh_db).stdout)))
+    assert (row["advice_verdict"], row["engagement_model"]) == ("not_now", "")
 
 
 def test_show_without_a_review_has_no_review_line(db: Path):
@@ -191,11 +224,11 @@ def test_show_a_conversation_in_progress(db: Path):
     out = ok("show", str(IDS["carol"]), db=db).stdout
     lines = out.splitlines()
     assert lines[0] == "Conversation 5: console user carol, ref carol, in_progress"
-    assert "In progress at question 'core'." in lines
-    assert "Summary" not in lines and "Readiness" not in out
+    assert "In progress at question 'industry'." in lines
+    assert "Summary" not in lines and "Readiness" not in out and "Verdict" not in out
     transcript = lines[lines.index("Transcript") + 1:]
-    assert len(transcript) == 5  # stage, 3, size, 3, core
-    assert transcript[-1].endswith("What was your team hired to do? That is your core.")
+    assert len(transcript) == 5  # stage, 3, size, 3, industry
+    assert transcript[-1].endswith("Which industry are you in?")
 
 
 def test_show_an_abandoned_conversation_does_not_call_it_in_progress(service: AdvisorService, fresh_db: Path):
@@ -250,16 +283,20 @@ def test_export_csv_has_the_promised_columns_and_one_row_per_conversation(db: Pa
             assert json.loads(row["answers"]) == dict(conversation.state.answers)
             if conversation.recommendation:
                 assert row["readiness_score"] == str(conversation.recommendation["readiness_score"])
+                assert row["advice_verdict"] == conversation.recommendation["verdict"]
                 assert row["summary"] == conversation.summary
                 assert row["completed_at"] == conversation.completed_at
             else:
                 assert row["readiness_score"] == row["summary"] == row["completed_at"] == ""
+                assert row["advice_verdict"] == ""
     finally:
         store.close()
     reviewed = rows[IDS["growing_tactical"]]
     assert {k: reviewed[k] for k in ("reviewed", "verdict", "tags", "note", "contact_name", "contact_email")} == {
         "reviewed": "yes", "verdict": "agree", "tags": "hot, enterprise", "note": "Great fit",
         "contact_name": "Maria Lopez", "contact_email": "maria@example.com"}
+    assert reviewed["advice_verdict"] == "prepare_first"  # the advice's verdict, not the reviewer's
+    assert list(CSV_FIELDS).index("advice_verdict") == list(CSV_FIELDS).index("profile") + 1
     assert {k: rows[1][k] for k in ("reviewed", "verdict", "tags", "note")} == {
         "reviewed": "no", "verdict": "", "tags": "", "note": ""}
 

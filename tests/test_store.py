@@ -142,6 +142,23 @@ def test_state_with_structured_answers_round_trips(store: Store):
     assert store.get(conversation.id).state == state
 
 
+def test_an_answer_read_back_and_waiting_for_a_yes_survives_reopening(fresh_db: Path):
+    first = Store.open(fresh_db)
+    conversation = begin(first, "checker")
+    state = ConversationState(current="hours", answers={"stage": "growing", "size": "small"},
+                              history=("stage", "size"), pending={"check": "hours_beyond_team", "value": 300})
+    first.save(conversation.id, state, [Turn("person", "300", "hours")])
+    first.close()
+    second = Store.open(fresh_db)
+    try:
+        found = second.find_open("console", "checker")
+        assert found is not None
+        assert found.state == state
+        assert found.state.pending == {"check": "hours_beyond_team", "value": 300}
+    finally:
+        second.close()
+
+
 def test_transcripts_of_two_conversations_are_kept_apart(store: Store):
     one = begin(store, "one", turns=(Turn("advisor", "q1", "stage"),))
     two = begin(store, "two", turns=(Turn("advisor", "q1 for two", "stage"),))

@@ -14,7 +14,7 @@ import pytest
 
 from tests import telegram_walk as tw
 from tests.conftest import run_bot
-from tests.personas import GROWING_TACTICAL, PERSONAS, SALES_TEAM
+from tests.personas import ALL_PERSONAS, GROWING_TACTICAL, SALES_TEAM
 
 ALICE = 42
 BOB = 43
@@ -22,11 +22,13 @@ BOB = 43
 SALES_TEAM_ANSWERS = {
     "stage": "growing",
     "size": "medium",
+    "industry": "software",
     "core": "sales",
-    "pains": SALES_TEAM[3],
+    "pains": SALES_TEAM[tw.at("pains")],
     "tasks": ["telemarketing", "appointment_setting", "content_marketing"],
     "hours": 30,
     "owners": "core_team",
+    "process": "partly",
     "trigger": "recurring_problem",
     "horizon": "year",
     "goals": ["core_time"],
@@ -59,7 +61,7 @@ def test_start_welcomes_registers_commands_and_asks_the_first_question(fake_api,
     assert "/privacy" in welcome["plain"] and "/forget deletes it all" in welcome["plain"]
     assert welcome["parse_mode"] == "HTML"
     # the first question, as a message with an inline keyboard of its options, and no Back
-    assert "Question 1 of 14" in question["plain"]
+    assert "Question 1 of 16" in question["plain"] and tw.TOTAL == 16
     assert "Where is your company today?" in question["plain"]
     assert [text for text, _ in tw.buttons(question)] == [o.label for o in tw.DIALOG.question("stage").options]
     assert all(data.startswith("a:") for _, data in tw.buttons(question))
@@ -112,18 +114,19 @@ def test_a_whole_conversation_by_pressing_buttons(fake_api, start_bot, db):
         return done
 
     done = choose("Growing: scaling up", "size")
-    assert done["plain"] == "Question 1 of 14\nWhere is your company today?\n✔ Growing: scaling up"
-    choose("11-50", "core")
+    assert done["plain"] == f"Question 1 of {tw.TOTAL}\nWhere is your company today?\n✔ Growing: scaling up"
+    choose("11-50", "industry")
+    choose("Software or tech", "core")
     choose("Sell: close deals", "pains")
 
-    # a free-text question: typed, with Back and Skip; progress "Question 4 of 14"
-    assert "Question 4 of 14" in question["plain"]
+    # a free-text question: typed, with Back and Skip; progress "Question 5 of 16"
+    assert f"Question 5 of {tw.TOTAL}" in question["plain"]
     assert [text for text, _ in tw.buttons(question)] == [tw.BACK, tw.SKIP]
     mark = fake.mark()
     fake.send_text(ALICE, "my reps spend hours cold calling")
     tasks = tw.wait_question(fake, ALICE, mark, "tasks")
     asked.append(tasks)
-    assert "Question 5 of 14" in tasks["plain"]
+    assert f"Question 6 of {tw.TOTAL}" in tasks["plain"]
     assert "pre-selected the options marked ✅" in tasks["plain"]
     assert "✅ Telemarketing and cold calling" in [text for text, _ in tw.buttons(tasks)]
     assert tw.selected(tasks) == ["telemarketing"]
@@ -162,35 +165,40 @@ def test_a_whole_conversation_by_pressing_buttons(fake_api, start_bot, db):
         done = choose("Done", next_qid)
         assert done["plain"].endswith(f"✔ {label}")
 
-    choose("The core team", "trigger")
+    choose("The core team", "process")
+    choose("Partly", "trigger")
     choose("A problem that keeps coming back", "horizon")
     choose("The next 12 months", "goals")
     tick_and_done("More time for our core work", "past")
     choose("No, never", "relation")
     choose("A managed service", "concern")
     tick_and_done("Quality of the work", "contact")
-    assert "Question 14 of 14" in question["plain"]
+    assert f"Question {tw.TOTAL} of {tw.TOTAL}" in question["plain"]
     before_finish = tw.newest_id(fake, ALICE)
     mark = fake.mark()
     choose("No thanks", "")
 
-    # every question but the first offered Back; the numbers ran 1 to 14
+    # every question but the first offered Back; the numbers ran 1 to 16
     questions = [m for m in asked if tw.question_of(m)]
     assert [tw.question_of(m)[1] for m in questions] == list(SALES_TEAM_ANSWERS)
     assert tw.BACK not in [text for text, _ in tw.buttons(questions[0])]
     assert all(tw.BACK in [text for text, _ in tw.buttons(m)] for m in questions[1:])
-    assert [f"Question {n} of 14" in m["plain"] for n, m in enumerate(questions, 1)] == [True] * 14
+    assert [f"Question {n} of {tw.TOTAL}" in m["plain"] for n, m in enumerate(questions, 1)] == [True] * tw.TOTAL
 
-    # the recommendation: "preparing", typing, then HTML split into messages within the limit
+    # the recommendation: "preparing", typing, then one screen: one HTML message of at most 300 words,
+    # verdict first, the rest left to the full report (📄)
     what_next = asked[-1]
     after = tw.bot_texts(fake, ALICE, before_finish)
     assert after[0].startswith("Thank you! That's everything I need.")
-    chunks = tw.recommendation_messages(fake, ALICE, before_finish)
-    assert len(chunks) >= 2, "the recommendation is over 4096 characters: several messages"
-    assert all(c["parse_mode"] == "HTML" and c["entities"] for c in chunks)
-    assert all(tw.utf16_length(c["plain"]) <= tw.MESSAGE_LIMIT for c in chunks)
-    assert sum(tw.utf16_length(c["plain"]) for c in chunks) > tw.MESSAGE_LIMIT
-    assert "Choosing a partner" in chunks[-1]["plain"]
+    [screen] = tw.recommendation_messages(fake, ALICE, before_finish)
+    assert screen["parse_mode"] == "HTML" and screen["entities"]
+    assert tw.utf16_length(screen["plain"]) <= tw.MESSAGE_LIMIT
+    assert len(screen["plain"].split()) <= tw.SCREEN_WORDS
+    lines = screen["plain"].splitlines()
+    assert lines[0] == tw.RECOMMENDATION_TITLE
+    # the steps are in someone's head ("Partly"): prepare them first
+    assert "Verdict: prepare first." in screen["plain"]
+    assert "📄" in lines[-1]
     calls = fake.calls[mark:]
     typing = [i for i, c in enumerate(calls) if c.method == "sendChatAction" and c.params["action"] == "typing"]
     first_chunk = [i for i, c in enumerate(calls)
@@ -251,12 +259,13 @@ def test_after_the_recommendation_expert_contact_report_summary_and_start_over(f
         "name": "Ana & <Co>", "email": None, "phone": "+34600111222", "consent": True}
     assert contact["given_at"]
 
-    # the full report: an HTML document with the chart
+    # the full report: an HTML document with the verdict and the chart
     query = tw.press_option(fake, ALICE, tw.REPORT, what_next)
     fake.wait_for(lambda m, p: m == "sendDocument" and p["chat_id"] == ALICE)
     [(filename, content)] = fake.documents(ALICE)
     assert filename.endswith(".html")
     assert b"<svg" in content and b"<html" in content
+    assert b"<title>Outsourcing recommendation</title>" in content and b"Verdict: prepare first" in content
     assert "upload_document" in fake.chat_actions(ALICE)
     assert "text" not in tw.callback_answer(fake, query)
 
@@ -276,7 +285,7 @@ def test_after_the_recommendation_expert_contact_report_summary_and_start_over(f
     mark = fake.mark()
     tw.press_option(fake, ALICE, tw.START_OVER, what_next)
     question = tw.wait_question(fake, ALICE, mark, "stage")
-    assert "Question 1 of 14" in question["plain"]
+    assert f"Question 1 of {tw.TOTAL}" in question["plain"]
     records = tw.exported(db, ALICE)
     assert [(r["status"], r["ref"], r["answers"]) for r in records] == [
         ("completed", "rep_alice", record["answers"]), ("in_progress", "rep_alice", {})]
@@ -299,9 +308,9 @@ def test_back_button_and_back_command(fake_api, start_bot, db):
     again = tw.wait_question(fake, ALICE, mark, "stage")
     tw.callback_answer(fake, query)
     left = tw.message_by_id(fake, ALICE, q2["message_id"])
-    assert left["plain"] == "Question 2 of 14\nHow many people work in the company?\n⬅ (went back)"
+    assert left["plain"] == f"Question 2 of {tw.TOTAL}\nHow many people work in the company?\n⬅ (went back)"
     assert left["reply_markup"] is None
-    assert "Question 1 of 14" in again["plain"]
+    assert f"Question 1 of {tw.TOTAL}" in again["plain"]
     assert "• Growing: scaling up" in [text for text, _ in tw.buttons(again)]
     assert tw.BACK not in [text for text, _ in tw.buttons(again)]
 
@@ -310,7 +319,7 @@ def test_back_button_and_back_command(fake_api, start_bot, db):
     mark = fake.mark()
     fake.send_text(ALICE, "/back")
     size = tw.wait_question(fake, ALICE, mark, "size")
-    assert "Question 2 of 14" in size["plain"]
+    assert f"Question 2 of {tw.TOTAL}" in size["plain"]
     assert "• 2-10" in [text for text, _ in tw.buttons(size)]
     [record] = tw.exported(db, ALICE)
     assert record["answers"] == {"stage": "early", "size": "small"}
@@ -323,7 +332,7 @@ def test_back_button_and_back_command(fake_api, start_bot, db):
     stay = tw.wait_question(fake, ALICE, mark, "stage")
     assert "This is the first question; there is nothing to go back to." in stay["plain"]
     # going on from there by the buttons again
-    step = tw.answer_walk(fake, ALICE, ["2", "2", "1"])
+    step = tw.answer_walk(fake, ALICE, ["2", "2", "1", "1"])
     assert tw.question_of(step)[1] == "pains"
     # Skip: the message shows "(skipped)", and the tasks come with nothing pre-selected
     mark = fake.mark()
@@ -357,15 +366,15 @@ def test_help_privacy_summary_restart_and_an_unknown_command(fake_api, start_bot
     # an unknown command: a short nudge, then the current question again
     mark = fake.mark()
     fake.send_text(ALICE, "/frobnicate")
-    core = tw.wait_question(fake, ALICE, mark, "core")
+    industry = tw.wait_question(fake, ALICE, mark, "industry")
     assert tw.UNKNOWN_COMMAND in fake.messages(ALICE)[-2]["plain"]
-    assert "Question 3 of 14" in core["plain"]
+    assert f"Question 3 of {tw.TOTAL}" in industry["plain"]
 
     # /restart: question 1 of a new conversation, the old one abandoned, the ref kept
     mark = fake.mark()
     fake.send_text(ALICE, "/restart")
     q1 = tw.wait_question(fake, ALICE, mark, "stage")
-    assert "Question 1 of 14" in q1["plain"]
+    assert f"Question 1 of {tw.TOTAL}" in q1["plain"]
     records = tw.exported(db, ALICE)
     assert [(r["status"], r["ref"]) for r in records] == [("abandoned", "rep_bob"), ("in_progress", "rep_bob")]
     assert records[0]["answers"] == {"stage": "growing", "size": "medium"}
@@ -445,7 +454,7 @@ def test_a_conversation_goes_on_across_a_restart_of_the_bot(fake_api, start_bot,
     fake = fake_api
     first = start_bot(fake, db=db)
     tw.start(fake, ALICE, "/start rep_alice")
-    current = tw.answer_walk(fake, ALICE, SALES_TEAM[:2])  # question 3 (core) is current
+    current = tw.answer_walk(fake, ALICE, SALES_TEAM[:tw.at("core")])  # question 4 (core) is current
     assert tw.question_of(current)[1] == "core"
     if how == "stop":
         assert first.stop() == 0
@@ -461,12 +470,12 @@ def test_a_conversation_goes_on_across_a_restart_of_the_bot(fake_api, start_bot,
     tw.wait_question(fake, ALICE, mark, "pains")
     assert "text" not in tw.callback_answer(fake, query)
     assert tw.message_by_id(fake, ALICE, current["message_id"])["plain"].endswith("✔ Sell: close deals")
-    # /start in the new process: welcome back, at question 4
+    # /start in the new process: welcome back, at question 5
     mark = fake.mark()
     fake.send_text(ALICE, "/start")
     tw.wait_question(fake, ALICE, mark, "pains")
-    assert "Welcome back! Let's continue where you left off (question 4)." in tw.bot_texts(fake, ALICE)
-    tw.answer_walk(fake, ALICE, SALES_TEAM[3:])
+    assert "Welcome back! Let's continue where you left off (question 5)." in tw.bot_texts(fake, ALICE)
+    tw.answer_walk(fake, ALICE, SALES_TEAM[tw.at("pains"):])
     [record] = tw.exported(db, ALICE)
     assert (record["status"], record["ref"], record["answers"]) == ("completed", "rep_alice", SALES_TEAM_ANSWERS)
     tw.assert_clean(fake, first, second)
@@ -481,7 +490,7 @@ def test_a_button_of_an_older_question_answers_already_answered_and_changes_noth
     mark = fake.mark()
     fake.send_text(ALICE, "3")  # Growing, typed
     tw.wait_question(fake, ALICE, mark, "size")
-    step = tw.answer_walk(fake, ALICE, ["3", "1", "we do our own cold calling"])
+    step = tw.answer_walk(fake, ALICE, ["3", "1", "1", "we do our own cold calling"])
     assert tw.question_of(step)[1] == "tasks"
     pains = [m for m in fake.messages(ALICE) if tw.question_of(m) and tw.question_of(m)[1] == "pains"][-1]
     cid = tw.question_of(step)[0]
@@ -503,8 +512,10 @@ def test_a_button_of_an_older_question_answers_already_answered_and_changes_noth
     # data the bot never sent, and another person's conversation: answered, nothing done
     tw.start(fake, BOB)
     bob_cid = tw.question_of(tw.current_question(fake, BOB))[0]
-    for data in ("nonsense", f"x:{bob_cid}:report", f"a:{bob_cid}:stage:0:1", f"a:{cid}:tasks:99:1",
-                 f"t:{cid}:tasks:99:1", "t:x:y:z", f"a:{cid}:tasks:0", f"t:{cid}:tasks:0:0"):
+    v = tw.VERSION  # the current dialog version: these are refused for what else is wrong with them
+    for data in ("nonsense", f"x:{bob_cid}:report", f"a:{bob_cid}:stage:0:{v}", f"a:{cid}:tasks:99:{v}",
+                 f"t:{cid}:tasks:99:{v}", "t:x:y:z", f"a:{cid}:tasks:0", f"t:{cid}:tasks:0:0",
+                 f"r:{bob_cid}:stage:{v}"):
         query = fake.press(ALICE, step["message_id"], data, strict=False)
         tw.callback_answer(fake, query)
     tw.barrier(fake, ALICE)
@@ -527,11 +538,11 @@ def test_a_double_tap_makes_one_transition(fake_api, start_bot, db):
     tw.barrier(fake, ALICE)
     calls = [c for c in fake.calls[mark:] if c.method in ("sendMessage", "editMessageText")]
     assert [c.method for c in calls] == ["editMessageText", "sendMessage", "sendMessage"]  # +/help
-    assert sum("Question 2 of 14" in m["plain"] for m in fake.messages(ALICE)) == 1
+    assert sum(f"Question 2 of {tw.TOTAL}" in m["plain"] for m in fake.messages(ALICE)) == 1
 
     # the same on a multi-choice question's Done
     size = tw.current_question(fake, ALICE)
-    tw.answer_walk(fake, ALICE, ["3", "1", "we do cold calling"])
+    tw.answer_walk(fake, ALICE, ["3", "1", "1", "we do cold calling"])
     tasks = tw.current_question(fake, ALICE)
     assert tw.question_of(tasks)[1] == "tasks" and size["message_id"] < tasks["message_id"]
     done = tw.data_for(tasks, "Done")
@@ -541,12 +552,12 @@ def test_a_double_tap_makes_one_transition(fake_api, start_bot, db):
     assert "text" not in tw.callback_answer(fake, first)
     assert tw.callback_answer(fake, second)["text"].startswith(tw.ALREADY_ANSWERED)
     tw.barrier(fake, ALICE)
-    assert sum("Question 6 of 14" in m["plain"] for m in fake.messages(ALICE)) == 1
+    assert sum(f"Question {tw.at('hours') + 1} of {tw.TOTAL}" in m["plain"] for m in fake.messages(ALICE)) == 1
     [record] = tw.exported(db, ALICE)
     assert record["answers"]["tasks"] == ["telemarketing"]
     cid = record["id"]
     history = tw.query(db, "SELECT question_id FROM turns WHERE conversation_id = ? AND role = 'person'", [cid])
-    assert [q for (q,) in history] == ["stage", "size", "core", "pains", "tasks"]
+    assert [q for (q,) in history] == list(tw.ORDER[:tw.at("hours")])  # stage ... tasks
     tw.assert_clean(fake, bot)
 
 
@@ -586,7 +597,7 @@ def test_anything_else_gets_a_nudge_and_the_question_again(fake_api, start_bot, 
         mark = fake.mark()
         fake.push_update(_message(ALICE, 9000 + n, **content))
         again = tw.wait_question(fake, ALICE, mark, "size")
-        assert "Question 2 of 14" in again["plain"], kind
+        assert f"Question 2 of {tw.TOTAL}" in again["plain"], kind
         assert fake.messages(ALICE)[-2]["plain"].startswith(tw.NUDGE), kind
     # an edited message is not taken as an answer
     mark = fake.mark()
@@ -634,17 +645,21 @@ def test_html_in_a_first_name_or_typed_words_is_escaped(fake_api, start_bot, db)
     assert "&lt;b&gt;Ana&lt;/b&gt; &amp; co" in welcome["text"]
     assert all(e["offset"] > len("Hello <b>Ana</b> & co") for e in welcome["entities"])
 
-    # the person's own words come back in the recommendation and the report, as text
+    # the person's own words: kept as typed, never markup on the one screen (which leaves them to the
+    # full report), and quoted there as text ("In your words")
     words = "we <b>cold call</b> & book meetings all day"
-    lines = [*SALES_TEAM[:3], words, *SALES_TEAM[4:]]
+    lines = [*SALES_TEAM[:tw.at("pains")], words, *SALES_TEAM[tw.at("pains") + 1:]]
     what_next = tw.answer_walk(fake, ALICE, lines)
     assert tw.WHAT_NEXT in what_next["plain"]
-    shown = "\n".join(c["plain"] for c in tw.recommendation_messages(fake, ALICE))
-    assert f'"{words}"' in shown
+    [screen] = tw.recommendation_messages(fake, ALICE)
+    assert "<b>cold call</b>" not in screen["text"]
+    assert not any(screen["plain"][e["offset"]:e["offset"] + e["length"]] == "cold call" for e in screen["entities"])
     tw.press_option(fake, ALICE, tw.REPORT, what_next)
     fake.wait_for(lambda m, p: m == "sendDocument")
     [(_name, report)] = fake.documents(ALICE)
-    assert b"<b>cold call</b>" not in report and b"&lt;b&gt;cold call&lt;/b&gt; &amp; book" in report
+    assert b"<b>cold call</b>" not in report
+    assert b"<blockquote>we &lt;b&gt;cold call&lt;/b&gt; &amp; book meetings all day</blockquote>" in report
+    assert tw.exported(db, ALICE)[0]["answers"]["pains"] == words
     tw.assert_clean(fake, bot)
 
 
@@ -668,12 +683,69 @@ def test_a_choice_understood_from_typed_words_is_shown_marked_on_its_button(fake
     tw.assert_clean(fake, bot)
 
 
+# -- an answer that can't be right beside an earlier one is read back -----------------------------
+def test_an_implausible_answer_is_read_back_with_a_yes_button_and_kept_when_pressed(fake_api, start_bot, db):
+    bot = start_bot(fake_api, db=db)
+    fake = fake_api
+    # early, 2-10 people, agency, deliver services, pains skipped, bookkeeping -> the hours question
+    to_hours = ["2", "2", "2", "3", "skip", "8"]
+
+    def read_back(chat: int) -> tuple[dict, int]:
+        """300 hours a week typed for a company of 2-10: the hours question again, read back."""
+        tw.start(fake, chat)
+        hours = tw.answer_walk(fake, chat, to_hours)
+        assert (tw.question_of(hours) or (0, ""))[1] == "hours"
+        mark = fake.mark()
+        fake.send_text(chat, "300")
+        again = tw.wait_question(fake, chat, mark, "hours")
+        cid, _qid = tw.question_of(again) or (0, "")
+        assert again["message_id"] > hours["message_id"]
+        assert f"Question {tw.at('hours') + 1} of {tw.TOTAL}" in again["plain"]
+        assert "You said 300 hours a week" in again["plain"] and "Is 300 right?" in again["plain"]
+        # the first row: one button that says the answer is right; then Back and Skip as before
+        rows = again["reply_markup"]["inline_keyboard"]
+        assert [(b["text"], b["callback_data"]) for b in rows[0]] == [
+            (tw.READ_BACK_YES, f"r:{cid}:hours:{tw.VERSION}")]
+        assert [b["text"] for b in rows[-1]] == [tw.BACK, tw.SKIP]
+        assert tw.READ_BACK_YES not in [text for text, _ in tw.buttons(hours)]
+        # nothing is stored for hours yet
+        [record] = tw.exported(db, chat)
+        assert "hours" not in record["answers"] and record["answers"]["size"] == "small"
+        return again, cid
+
+    # pressing "Yes, that's right": 300 is kept, and the next question (owners) comes
+    again, cid = read_back(ALICE)
+    mark = fake.mark()
+    query = tw.press_option(fake, ALICE, tw.READ_BACK_YES, again)
+    owners = tw.wait_question(fake, ALICE, mark, "owners")
+    assert "text" not in tw.callback_answer(fake, query)
+    assert f"Question {tw.at('owners') + 1} of {tw.TOTAL}" in owners["plain"]
+    assert tw.message_by_id(fake, ALICE, again["message_id"])["reply_markup"] is None
+    [record] = tw.exported(db, ALICE)
+    assert record["answers"]["hours"] == 300
+    # the button of the read-back, pressed again, changes nothing
+    query = tw.press(fake, ALICE, again, f"r:{cid}:hours:{tw.VERSION}", strict=False)
+    assert tw.callback_answer(fake, query)["text"].startswith(tw.ALREADY_ANSWERED)
+    tw.barrier(fake, ALICE)
+    assert tw.exported(db, ALICE)[0]["answers"] == record["answers"]
+    assert tw.question_of(tw.current_question(fake, ALICE)) == (cid, "owners")
+
+    # typing another number instead: checked as usual, and 30 is taken at once
+    again, _cid = read_back(BOB)
+    mark = fake.mark()
+    fake.send_text(BOB, "30")
+    tw.wait_question(fake, BOB, mark, "owners")
+    [record] = tw.exported(db, BOB)
+    assert record["answers"]["hours"] == 30
+    tw.assert_clean(fake, bot)
+
+
 # -- the same advice on both channels -------------------------------------------------------------
 def test_the_same_answers_get_the_same_recommendation_in_the_console_and_on_telegram(
         fake_api, start_bot, tmp_path):
     telegram_db, console_db = tmp_path / "telegram.db", tmp_path / "console.db"
     bot = start_bot(fake_api, db=telegram_db)
-    for n, (name, lines) in enumerate(PERSONAS.items()):
+    for n, (name, lines) in enumerate(ALL_PERSONAS.items()):  # one has an answer read back, one "not now"
         result = run_bot("console", "--user", name, stdin="\n".join(lines) + "\n", db=console_db)
         assert result.returncode == 0, result.stderr
         chat = 1000 + n
@@ -684,6 +756,6 @@ def test_the_same_answers_get_the_same_recommendation_in_the_console_and_on_tele
         assert telegram["answers"] == console["answers"], name
         assert telegram["recommendation"] == console["recommendation"], name
     # GROWING_TACTICAL typed its contact at the last question: it is in the recommendation on both
-    growing = tw.exported(telegram_db, 1000 + list(PERSONAS.values()).index(GROWING_TACTICAL))[0]
+    growing = tw.exported(telegram_db, 1000 + list(ALL_PERSONAS.values()).index(GROWING_TACTICAL))[0]
     assert growing["recommendation"]["contact"]["email"] == "maria@example.com"
     tw.assert_clean(fake_api, bot)

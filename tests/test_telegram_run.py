@@ -487,7 +487,7 @@ def recommendation_html(engine, renderer, persona: str) -> str:
     for line in PERSONAS[persona]:
         step = engine.answer(step.state, line)
     assert step.kind == "finish"
-    return renderer.render("recommendation.html", rec=step.recommendation)
+    return renderer.recommendation(step.recommendation, "html")  # what the bot sends: one screen
 
 
 def check_chunks(chunks: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -508,7 +508,10 @@ def squash(text: str) -> str:
 
 def test_a_long_recommendation_is_split_at_blank_lines_into_valid_messages(engine, renderer):
     one = recommendation_html(engine, renderer, "growing_tactical").strip()
-    text = "\n\n".join(f"<b>Copy {n} 🚀</b>\n{one}" for n in range(4))
+    assert split_message(one) == [one]  # one screen is one message
+    # copies of it, enough for more than three messages: its blocks, tags and entities, many times over
+    copies = 3 * MESSAGE_LIMIT // visible_length(one) + 2
+    text = "\n\n".join(f"<b>Copy {n} 🚀</b>\n{one}" for n in range(copies))
     assert visible_length(text) > 3 * MESSAGE_LIMIT
     chunks = split_message(text)
     check_chunks(chunks)

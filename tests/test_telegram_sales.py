@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import telegram_walk as tw
 from tests.personas import SALES_TEAM
 
 SALES_CHAT = -100500
@@ -45,11 +46,18 @@ def sales_bot(fake_api, start_bot, tmp_path: Path):
     assert "Traceback" not in bot.output()
 
 
-def test_a_completed_conversation_posts_a_lead_card_to_the_sales_chat(fake_api, sales_bot):
+def test_a_completed_conversation_posts_a_lead_card_to_the_sales_chat(fake_api, sales_bot, tmp_path: Path):
     complete(fake_api, PROSPECT, ref="rep_alice", first_name="Tom")
     card = fake_api.wait_for_message(SALES_CHAT, contains="New recommendation")["text"]
     assert "Tom" in card and "rep_alice" in card and "/lead 1" in card
-    assert "44/100" in card and "tactical" in card and "Telemarketing and cold calling" in card
+    # the score line starts with the verdict (the tasks are only partly written down: prepare first),
+    # then what the recommendation stored says
+    [record] = tw.exported(tmp_path / "advisor.db", PROSPECT)
+    rec = record["recommendation"]
+    assert (rec["verdict"], rec["verdict_name"]) == ("prepare_first", "Prepare first")
+    score_line = next(line for line in card.splitlines() if "readiness" in line)
+    assert score_line == (f"Prepare first · readiness {rec['readiness_score']}/100, {rec['profile']}"
+                          " · Telemarketing and cold calling, Appointment setting, Content marketing")
     assert "Contact" not in card  # no consent given: no contact details
 
 
@@ -75,8 +83,10 @@ def test_asking_for_an_expert_after_the_advice_alerts_sales_twice_with_the_phone
     assert "Tom" in card and "+44 20 7946 0958".replace(" ", "") in card.replace(" ", "")
 
 
-def test_admins_get_stats_leads_a_lead_and_a_csv_export(fake_api, sales_bot):
+def test_admins_get_stats_leads_a_lead_and_a_csv_export(fake_api, sales_bot, tmp_path: Path):
     complete(fake_api, PROSPECT, ref="rep_alice")
+    [record] = tw.exported(tmp_path / "advisor.db", PROSPECT)
+    score = record["recommendation"]["readiness_score"]
     fake_api.send_text(2002, "/start")
     fake_api.wait_for_message(2002, contains="Question 1 of")
 
@@ -91,7 +101,8 @@ def test_admins_get_stats_leads_a_lead_and_a_csv_export(fake_api, sales_bot):
 
     fake_api.send_text(ADMIN, "/lead 1")
     lead = fake_api.wait_for_message(ADMIN, contains="Conversation 1")["text"]
-    assert "Summary" in lead and "Transcript" in lead and "Why the score is 44" in lead
+    assert "Summary" in lead and "Transcript" in lead and f"Why the score is {score}" in lead
+    assert "<b>Verdict: Prepare first</b>" in lead and "• Telemarketing and cold calling: " in lead
 
     fake_api.send_text(ADMIN, "/lead 999")
     fake_api.wait_for_message(ADMIN, contains="No conversation 999")
@@ -103,6 +114,7 @@ def test_admins_get_stats_leads_a_lead_and_a_csv_export(fake_api, sales_bot):
     assert name.endswith(".csv")
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
     assert [row["id"] for row in rows] == ["1", "2"] and rows[0]["ref"] == "rep_alice"
+    assert (rows[0]["advice_verdict"], rows[1]["advice_verdict"]) == ("prepare_first", "")
 
 
 @pytest.mark.parametrize("command", ["/stats", "/leads", "/lead 1", "/export"])

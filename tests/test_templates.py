@@ -9,11 +9,12 @@ from html.parser import HTMLParser
 import pytest
 
 from advisor.render import TEMPLATES_DIR
-from tests.personas import PERSONAS
+from tests.personas import ALL_PERSONAS as PERSONAS
 
 TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
                  "blockquote", "tg-spoiler", "tg-emoji"}
 HOSTILE = 'Bob <script>alert("x")</script> & <b>Co</b>, bob@example.com'
+PAINS = 4  # the persona line that answers the free-text question
 
 
 def walk(engine, lines):
@@ -58,13 +59,13 @@ def test_every_template_file_is_used_by_a_test(renderer):
     names = {str(p.relative_to(TEMPLATES_DIR)) for p in TEMPLATES_DIR.rglob("*") if p.is_file()}
     assert names == {"phrases.txt", "hints.txt", "messages.txt", "question.txt", "question.html",
                      "recommendation.txt", "recommendation.html", "summary.txt", "telegram.html",
-                     "report.html", "drivers_chart.html", "review/base.html", "review/login.html",
+                     "report.html", "report.txt", "drivers_chart.html", "review/base.html", "review/login.html",
                      "review/list.html", "review/conversation.html", "review/funnel.html"}
 
 
 def test_the_report_is_a_self_contained_document_with_the_drivers_as_a_chart(engine, renderer):
     lines = list(PERSONAS["established_cost_cutter"])
-    lines[3] = f"bookkeeping {HOSTILE}"
+    lines[PAINS] = f"bookkeeping {HOSTILE}"
     final = walk(engine, lines)[-1]
     report = renderer.report(final.recommendation, final.state.answers, generated_at="2026-11-29")
     assert report.startswith("<!DOCTYPE html>") and report.rstrip().endswith("</html>")
@@ -94,21 +95,23 @@ def test_every_telegram_message_renders_as_telegram_html_and_escapes_names(rende
 
 def test_html_escapes_what_the_person_typed(engine, renderer):
     lines = list(PERSONAS["sales_team"])
-    lines[3] = f"we do cold calling; {HOSTILE}"
+    lines[PAINS] = f"we do cold calling; {HOSTILE}"
     lines[-1] = HOSTILE
     final = walk(engine, lines)[-1]
     assert final.kind == "finish"
     html = renderer.step(final, "html")
-    assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "&lt;b&gt;Co&lt;/b&gt;" in html
+    assert "<script>" not in html and "Bob" not in html  # the one screen quotes nobody's words
     assert set(tags_in(html)) <= TELEGRAM_TAGS
-    text = " ".join(renderer.step(final, "txt").split())
+    report = renderer.report(final.recommendation, final.state.answers, generated_at="2026-11-30")
+    assert "<script>" not in report and "&lt;script&gt;" in report
+    assert "&lt;b&gt;Co&lt;/b&gt;" in report
+    text = " ".join(renderer.render("report.txt", rec=final.recommendation).split())
     assert "we do cold calling; Bob <script>" in text  # plain text keeps the words as typed
 
 
 def test_hints_in_html_are_escaped(engine, renderer):
     step = engine.start()
-    for line in PERSONAS["sales_team"][:4]:
+    for line in PERSONAS["sales_team"][:PAINS + 1]:
         step = engine.answer(step.state, line)
     assert step.question.id == "tasks"
     reask = engine.answer(step.state, "1,12")  # "None of these" cannot be combined
@@ -128,6 +131,22 @@ def test_summary_is_plain_text_with_the_persons_words(engine, renderer):
     summary = renderer.summary(final.recommendation, final.state.answers)
     assert "Readiness" in summary and "close fewer deals" in summary
     assert not re.search(r"</?[a-z]+[^>]*>", summary)
+
+
+@pytest.mark.parametrize("persona", sorted(PERSONAS))
+def test_the_full_report_in_text_has_every_part_and_no_markup(engine, renderer, persona):
+    final = walk(engine, PERSONAS[persona])[-1]
+    text = renderer.render("report.txt", rec=final.recommendation)
+    assert not re.search(r"</?[a-z]+[^>]*>", text), text
+    for driver in final.recommendation["drivers"]:
+        assert driver["text"].split()[0] in text
+    for heading in ("WHY THE SCORE IS", "EVERY TASK YOU NAMED", "Days 1-30", "Days 61-90"):
+        assert heading in text
+    assert ("RISKS" in text) == bool(final.recommendation["risks"])
+    for item in final.recommendation["tensions"] + final.recommendation["safeguards"]:
+        assert " ".join(item["text"].split()[:6]) in " ".join(text.split())  # nothing cut from the screen is lost
+    if final.recommendation["verdict"] != "not_now":
+        assert "CASH, MONTHLY" in text and "CHOOSING A PROVIDER" in text
 
 
 def test_a_missing_variable_fails_loudly(renderer):

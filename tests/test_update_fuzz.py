@@ -341,7 +341,7 @@ def forged_data(conversation_ids: list[int]) -> st.SearchStrategy[str]:
         st.binary(max_size=70).map(lambda b: b.decode("utf-8", "replace")),
         st.builds(lambda k, c, q, n, v: f"{k}:{c}:{q}:{n}:{v}", st.sampled_from("at"), number, question,
                   st.integers(-1, 20), st.integers(0, 3)),
-        st.builds(lambda k, c, q, v: f"{k}:{c}:{q}:{v}", st.sampled_from("dkb"), number, question,
+        st.builds(lambda k, c, q, v: f"{k}:{c}:{q}:{v}", st.sampled_from("dkbr"), number, question,
                   st.integers(0, 3)),
         st.builds(lambda c, t: f"x:{c}:{t}", number, st.sampled_from(["expert", "report", "new", "zz"])),
         st.builds(lambda c, t: f"c:{c}:{t}", number, st.sampled_from(["yes", "no"])),
@@ -405,9 +405,10 @@ class UpdateFuzz(RuleBasedStateMachine):
             self.loop.close()
 
     # -- what the person does ------------------------------------------------------------------
-    @initialize(progress=st.integers(0, 16))
+    @initialize(progress=st.integers(0, 18))
     def person_walks_some_way(self, progress: int) -> None:
-        """/start and answer ``progress`` questions (the whole way and the recommendation, from 14 or so)."""
+        """/start and answer ``progress`` questions (the whole way and the recommendation, from 13 to 16
+        or so: an answer read back takes one more)."""
         self.run(self.bot.text(USER, "/start"))
         for pick in range(progress):
             self.answers_the_question_on_screen(pick * 7)
@@ -418,7 +419,7 @@ class UpdateFuzz(RuleBasedStateMachine):
         """What a person mostly does: choose an option of the newest question (tick one and Done on a
         multiple choice), or type an answer where the question asks for words or a number."""
         questions = [m for m in self.bot.stub.with_keyboard(USER)
-                     if any(data[:2] in ("a:", "t:", "d:", "k:", "b:") for _label, data in buttons(m))]
+                     if any(data[:2] in ("a:", "t:", "d:", "k:", "b:", "r:") for _label, data in buttons(m))]
         if not questions:
             return
         shown = questions[-1]
@@ -433,7 +434,8 @@ class UpdateFuzz(RuleBasedStateMachine):
         else:
             press = parse_callback(next(iter(by_kind.values()))[0])
             assert press is not None
-            self.run(self.bot.text(USER, "30" if press.target == "hours" else "we cold call and book meetings"))
+            hours = "4000" if pick % 3 == 1 else "30"  # 4000: more than most companies have, read back
+            self.run(self.bot.text(USER, hours if press.target == "hours" else "we cold call and book meetings"))
 
     @rule(text=TEXTS)
     def types(self, text: str) -> None:
@@ -452,19 +454,48 @@ class UpdateFuzz(RuleBasedStateMachine):
         if not choices:
             return
         _label, data = choices[pick % len(choices)]
+        self.press_and_check(message_shown, data)
+
+    @precondition(lambda self: any(data.startswith("r:") for _label, data in buttons(self.bot.last_keyboard(USER))))
+    @rule()
+    def says_the_answer_read_back_is_right(self) -> None:
+        """Presses "✔ Yes, that's right" under an answer read back (the newest question)."""
+        shown = self.bot.last_keyboard(USER)
+        assert shown is not None
+        self.press_and_check(shown, next(data for _label, data in buttons(shown) if data.startswith("r:")))
+
+    def press_and_check(self, message_shown: dict[str, Any], data: str) -> None:
+        """Press ``data`` on ``message_shown``; a press answering the current question must do what it says."""
         before = self.service.store.find_open(CHANNEL, str(USER))
         self.queries.append(self.run(self.bot.press(USER, data, message_shown)))
         press = parse_callback(data)
-        if (before is None or press is None or press.kind != "a" or press.conversation_id != before.id
+        if (before is None or press is None or press.kind not in ("a", "r") or press.conversation_id != before.id
                 or press.target != before.state.current or press.version != DIALOG.version):
             return
         question = DIALOG.question(press.target)
+        after = self.service.store.get(before.id)
+        pending = before.state.pending  # an answer read back, waiting for a yes
+        if press.kind == "r":
+            if pending is None:  # a yes with nothing read back (a stale button): the question again
+                assert after.state == before.state, (data, after.state)
+                return
+            event("the yes of an answer read back pressed")
+            assert after.state.answers.get(question.id) == pending["value"], (data, dict(after.state.answers))
+            assert question.id in after.state.history and after.state.pending is None
+            return
         if question.type != "single" or press.index is None or not 0 <= press.index < len(question.options):
             return
+        value = question.options[press.index].value
+        check = next((c.id for c in question.checks if c.when.test({**before.state.answers, question.id: value})),
+                     None)
+        if check is not None and (pending is None or pending["value"] != value):
+            # can't be right beside an earlier answer (pre-launch with 51-250 people): read back, not stored
+            event("a single-choice option on screen pressed and read back")
+            assert after.state.pending == {"check": check, "value": value}, (data, after.state.pending)
+            assert (after.state.current, after.state.answers) == (question.id, before.state.answers), data
+            return
         event("a single-choice option on screen pressed")
-        after = self.service.store.get(before.id)
-        assert after.state.answers.get(question.id) == question.options[press.index].value, (
-            data, dict(after.state.answers))
+        assert after.state.answers.get(question.id) == value, (data, dict(after.state.answers))
         assert question.id in after.state.history
 
     @precondition(lambda self: bool(self.bot.stub.chat_messages(USER)))
@@ -501,7 +532,7 @@ class UpdateFuzz(RuleBasedStateMachine):
 
         self.queries.extend(self.run(twice()))
         press = parse_callback(data)
-        if before is not None and press is not None and press.kind in ("a", "d", "k", "b"):
+        if before is not None and press is not None and press.kind in ("a", "d", "k", "b", "r"):
             after = self.service.store.get(before.id)
             assert abs(len(after.state.history) - len(before.state.history)) <= 1, (
                 data, before.state.history, after.state.history)

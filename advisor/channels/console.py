@@ -14,6 +14,7 @@ from advisor.engine import Step
 from advisor.service import AdvisorService, Outcome
 
 COMMANDS = ("back", "restart", "skip", "quit")
+DETAILS = ("details", "detail", "report", "more")
 
 
 class Console:
@@ -66,7 +67,15 @@ class Console:
             self.say()
             self.show(outcome.step)
             if outcome.step.kind == "finish":
+                self.details(outcome.step)
                 return 0
+
+    def details(self, step: Step) -> None:
+        """One more line after the recommendation: the word "details" shows the full report."""
+        line = self.read()
+        if line is not None and line.strip().lower() in DETAILS:
+            self.say()
+            self.say(self.service.renderer.render("report.txt", rec=step.recommendation))
 
     def handle(self, outcome: Outcome, line: str) -> Outcome:
         conversation = outcome.conversation

@@ -15,6 +15,7 @@ Callback data are short explicit strings (at most 64 bytes):
     d:<conversation>:<question>       Done (multi choice)
     k:<conversation>:<question>       Skip
     b:<conversation>:<question>       Back
+    r:<conversation>:<question>       Yes, the answer read back is right
     x:<conversation>:expert|report|new   after the recommendation
     c:<conversation>:yes|no           consent to be contacted by an expert
     f:yes|no                          /forget confirmation
@@ -203,13 +204,13 @@ def parse_callback(data: str | None) -> Press | None:
         return None
     parts = data.split(":")
     kind = parts[0]
-    numbers = parts[1:2] + (parts[3:] if kind in ("a", "t") else parts[3:] if kind in ("d", "k", "b") else [])
+    numbers = parts[1:2] + (parts[3:] if kind in ("a", "t") else parts[3:] if kind in ("d", "k", "b", "r") else [])
     if kind != "f" and not all(_ID.fullmatch(n) for n in numbers):
         return None  # only the digits this bot writes: no " 12", "+12", "1_2", "012"
     try:
         if kind in ("a", "t") and len(parts) == 5:
             return Press(kind, int(parts[1]), parts[2], int(parts[3]), int(parts[4]))
-        if kind in ("d", "k", "b") and len(parts) == 4:
+        if kind in ("d", "k", "b", "r") and len(parts) == 4:
             return Press(kind, int(parts[1]), parts[2], None, int(parts[3]))
         if kind == "x" and len(parts) == 3 and parts[2] in ("expert", "report", "new"):
             return Press(kind, int(parts[1]), parts[2], None)
@@ -501,7 +502,7 @@ class TelegramChannel:
         if preparing:
             await self.send(chat_id, self.renderer.telegram("preparing"), context)
         await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
-        text = self.renderer.render("recommendation.html", rec=rec)
+        text = self.renderer.recommendation(rec, "html")
         for chunk in split_message(text):
             await self.send(chat_id, chunk, context)
         contact = conversation.contact or rec.get("contact")
@@ -513,6 +514,8 @@ class TelegramChannel:
         assert question is not None
         v = self.service.dialog.version
         rows: list[list[InlineKeyboardButton]] = []
+        if step.state.pending is not None:  # an answer read back: one press says it is right
+            rows.append([self.button("read_back_yes", f"r:{conversation_id}:{question.id}:{v}")])
         prefix = "t" if question.type == "multi" else "a"
         for n, option in enumerate(question.options):
             label = option.label
@@ -684,6 +687,8 @@ class TelegramChannel:
             outcome = self.service.choose(current, selected)
         elif press.kind == "k":
             outcome = self.service.skip(current)
+        elif press.kind == "r":
+            outcome = self.service.confirm(current)
         else:  # "b"
             outcome = self.service.back(current)
         # The answer is committed: acknowledge the press, mark the question answered and show the next
