@@ -109,7 +109,8 @@ def parse_duration(name: str, value: str) -> float | None:
 
 
 def telegram_options():
-    """Lead alerts, admins and reminders, from ADVISOR_SALES_CHAT_ID, ADVISOR_ADMIN_IDS, ADVISOR_NUDGE_AFTER."""
+    """Lead alerts, admins, reminders and pacing, from ADVISOR_SALES_CHAT_ID, ADVISOR_ADMIN_IDS,
+    ADVISOR_NUDGE_AFTER, ADVISOR_RETENTION_DAYS and ADVISOR_CHAT_BURST."""
     from advisor.channels.telegram import Options
 
     sales = os.environ.get("ADVISOR_SALES_CHAT_ID", "").strip()
@@ -121,7 +122,11 @@ def telegram_options():
     retention = os.environ.get("ADVISOR_RETENTION_DAYS", "").strip()
     if retention and (not re.fullmatch(r"\d+(\.\d+)?", retention) or float(retention) <= 0):
         raise AdvisorError(f"ADVISOR_RETENTION_DAYS must be a number of days above 0, got {retention!r}")
+    burst = os.environ.get("ADVISOR_CHAT_BURST", "20").strip()
+    if not burst.isdecimal() or not 1 <= int(burst) <= 10000:
+        raise AdvisorError(f"ADVISOR_CHAT_BURST must be a whole number of messages from 1 to 10000, got {burst!r}")
     return Options(
+        chat_burst=int(burst),
         retention_days=float(retention) if retention else None,
         sales_chat_id=int(sales) if sales else None,
         admin_ids=frozenset(int(part) for part in admins),

@@ -191,6 +191,13 @@ def test_webhook_mode_refuses_a_bad_port(tmp_path, fake_api, port):
     assert fake_api.requests == []
 
 
+@pytest.mark.parametrize("burst", ["0", "lots", "-5", "20000", "2.5"])
+def test_a_bad_chat_burst_is_a_one_line_error(tmp_path, fake_api, burst):
+    result = run_telegram(tmp_path, telegram_env(fake_api, ADVISOR_CHAT_BURST=burst))
+    assert_one_line_error(result, "ADVISOR_CHAT_BURST must be a whole number of messages from 1 to 10000")
+    assert fake_api.requests == []
+
+
 def test_webhook_mode_on_a_port_in_use_names_the_port_as_a_setting_not_a_bug(tmp_path, fake_api):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

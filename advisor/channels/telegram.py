@@ -232,6 +232,7 @@ class Options:
     nudge_after: float | None = 24 * 3600  # seconds idle before the one reminder; None: never
     abandon_after: float = 7 * 24 * 3600  # seconds idle before a conversation counts as abandoned
     retention_days: float | None = None  # transcripts untouched this long are deleted; None: kept
+    chat_burst: int = 20  # messages one private chat may get at once before the one-a-second pace
 
 
 @dataclass(frozen=True)
@@ -942,7 +943,8 @@ def build_application(service: AdvisorService, token: str, api_url: str, options
         .post_shutdown(post_shutdown)
     )
     if rate_limit:
-        builder = builder.rate_limiter(Pacer())  # even spacing, no 429; a 429 still waits and delivers once
+        # even spacing, no 429; a 429 still waits and delivers once
+        builder = builder.rate_limiter(Pacer(private_burst=channel.options.chat_burst))
     app = builder.build()
     channel.register(app)
     return app
