@@ -220,9 +220,35 @@ def cmd_check(args: argparse.Namespace) -> int:
     low, high = Engine(dialog, advisor.recommend).path_lengths()
     print(f"{path}: OK: {len(dialog.questions)} questions, {low} to {high} on any path; "
           f"advice rules {dialog.advice_path.name} OK")
-    if args.cases is None:
-        return 0
-    return run_cases(dialog, advisor, Path(args.cases) if args.cases else dialog.path.parent / "cases.yaml")
+    status = 0
+    if args.understanding is not None:
+        status = run_understanding(dialog, Path(args.understanding) if args.understanding
+                                   else dialog.path.parent / "understanding.yaml")
+    if args.cases is not None:
+        status = run_cases(dialog, advisor, Path(args.cases) if args.cases
+                           else dialog.path.parent / "cases.yaml") or status
+    return status
+
+
+def run_understanding(dialog: Any, path: Path) -> int:
+    """Precision and recall of the free-text understanding on the labelled phrases of ``path``."""
+    from advisor.corpus import PRECISION_GOAL, RECALL_GOAL, report
+
+    try:
+        lines, result = report(dialog, path)
+    except DialogError as error:
+        for line in error.errors:
+            print(line, file=sys.stderr)
+        print(f"{len(error.errors)} problem(s) found", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{path}: {result.phrases} phrases, {result.phrases - len(result.mistakes)} understood exactly")
+    for line in lines:
+        print("  " + line)
+    for text, expected, got in result.mistakes:
+        print(f"  - {text!r}: expected {expected or 'nothing'}, understood {got or 'nothing'}")
+    met = result.total.precision >= PRECISION_GOAL and result.total.recall >= RECALL_GOAL
+    print(f"goal: precision >= {PRECISION_GOAL}, recall >= {RECALL_GOAL}: {'met' if met else 'NOT met'}")
+    return 0 if met else EXIT_ERROR
 
 
 def run_cases(dialog: Any, advisor: Any, path: Path) -> int:
@@ -523,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--cases", nargs="?", const="", metavar="FILE",
                        help="also run the advice cases (default: cases.yaml beside the dialog) and report "
                        "each one whose advice differs from what is expected")
+    check.add_argument("--understanding", nargs="?", const="", metavar="FILE",
+                       help="also score the free-text understanding on labelled phrases (default: "
+                       "understanding.yaml beside the dialog): precision and recall per option and overall")
     check.set_defaults(func=cmd_check)
 
     diagram = commands.add_parser("diagram", help="print the dialog as a Mermaid state diagram",

@@ -420,6 +420,7 @@ class Advisor:
             "net_cash": facts["net_cash"],
             "strategic_version": profile != "strategic" and verdict != "not_now",
             "risks": concerns or ([] if verdict == "not_now" else list(rules.default_risks)),
+            "said": said if isinstance(said := answers.get(rules.said_question), str) else None,
             "answers": dict(answers),
             "rules_version": rules.version,
         }

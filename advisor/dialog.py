@@ -42,6 +42,8 @@ class Option:
     keywords: tuple[str, ...] = ()
     next: str | None = None
     exclusive: bool = False  # "none of these": cannot be combined with other options
+    unless: tuple[str, ...] = ()  # phrases in which the keywords mean another option ("CRM after a call")
+    range: tuple[float, float] | None = None  # the quantities it stands for ("2-10" people), see `measures`
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Question:
     max_length: int = 500
     prefill_from: str | None = None  # a free-text question whose words pre-select options here
     checks: tuple[Check, ...] = ()  # tried after an answer; the first that holds reads it back
+    measures: str | None = None  # "people" or "months": typed quantities pick the option whose range holds them
 
     @property
     def takes_options(self) -> bool:
@@ -241,7 +244,7 @@ def _build_question(
         return None
     allowed = {
         "id", "type", "text", "options", "next", "hint", "examples", "skippable",
-        "min", "max", "unit", "max_length", "prefill_from", "checks",
+        "min", "max", "unit", "max_length", "prefill_from", "checks", "measures",
     }
     for key in raw:
         if key not in allowed:
@@ -291,7 +294,25 @@ def _build_question(
         max_length=max_length,
         prefill_from=raw.get("prefill_from"),
         checks=tuple(_build_checks(where, raw.get("checks"), errors)),
+        measures=_measures(where, raw, options, errors),
     )
+
+
+MEASURES = ("people", "months")
+
+
+def _measures(where: str, raw: Mapping[str, Any], options: list[Option], errors: list[str]) -> str | None:
+    measures = raw.get("measures")
+    if measures is None:
+        if any(o.range for o in options):
+            errors.append(f"{where}.measures: options have a range, so say what it measures ({', '.join(MEASURES)})")
+        return None
+    if measures not in MEASURES:
+        errors.append(f"{where}.measures: expected one of {', '.join(MEASURES)}")
+        return None
+    if not any(o.range for o in options):
+        errors.append(f"{where}.measures: no option has a range")
+    return str(measures)
 
 
 def _build_checks(where: str, raw: Any, errors: list[str]) -> list[Check]:
@@ -347,6 +368,15 @@ def _build_options(where: str, qtype: str, raw: Any, errors: list[str]) -> list[
             if not isinstance(keyword, str):
                 errors.append(f"{at}.keywords: {keyword!r} is not text (quote it: \"{str(keyword).lower()}\")")
         keywords = [k for k in keywords if isinstance(k, str)]
+        span = item.get("range")
+        if span is not None and (not isinstance(span, list) or len(span) != 2 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in span) or span[0] > span[1]):
+            errors.append(f"{at}.range: expected [low, high], two numbers, the low one first")
+            span = None
+        unless = item.get("unless") or []
+        if not isinstance(unless, list) or not all(isinstance(u, str) for u in unless):
+            errors.append(f"{at}.unless: expected a list of phrases")
+            unless = []
         target = item.get("next")
         if target is not None and not isinstance(target, str):
             errors.append(f"{at}.next: expected a question id")
@@ -361,6 +391,8 @@ def _build_options(where: str, qtype: str, raw: Any, errors: list[str]) -> list[
                 keywords=tuple(str(k).lower() for k in keywords),
                 next=target,
                 exclusive=bool(item.get("exclusive", False)),
+                unless=tuple(str(u).lower() for u in unless),
+                range=(float(span[0]), float(span[1])) if span else None,
             )
         )
     return options

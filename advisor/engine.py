@@ -18,7 +18,7 @@ from typing import Any, Literal
 from transitions import Machine
 
 from advisor.dialog import FINISH, Dialog, Question
-from advisor.understand import match_options
+from advisor.understand import match_options, quantity, understand
 
 YES_WORDS = frozenset({"y", "yes", "ok", "okay", "yep", "yeah", "correct", "right", "confirm", "sure"})
 NO_WORDS = frozenset({"n", "no", "nope", "wrong", "not right", "no thanks"})
@@ -254,6 +254,12 @@ class Engine:
             return self._reask(state, "empty", count=count)
         if state.proposed and text.lower() in NO_WORDS:
             return self._arrive(replace(state, proposed=(), failures=0), hint=Hint("proposal_cleared"))
+        by_label = [o.value for o in question.options if text.lower() in (o.label.lower(), o.value)]
+        if by_label:
+            return self._take_choice(state, question, by_label)
+        measured = self._measured(state, question, text)
+        if measured is not None:
+            return measured
         pieces = [p for p in re.split(r"[,;\s]+", text) if p]
         if all(_DIGITS.fullmatch(p) for p in pieces):
             numbers = [int(p) for p in pieces]
@@ -262,16 +268,50 @@ class Engine:
             if question.type == "single" and len(set(numbers)) > 1:
                 return self._reask(state, "one_only", count=count)
             return self._take_choice(state, question, [question.options[n - 1].value for n in numbers])
-        by_label = [o.value for o in question.options if text.lower() in (o.label.lower(), o.value)]
-        if by_label:
-            return self._take_choice(state, question, by_label)
-        understood = match_options(text, question.options)
+        found = understand(text, question.options)
+        understood = list(found.values)
         if question.type == "single" and len(understood) != 1:
             understood = []
         if understood:
             return self._arrive(replace(state, proposed=tuple(understood), failures=0),
                                 hint=Hint("understood"))
+        if found.ambiguous:  # words that could mean two options: ask, never guess
+            words, values = found.ambiguous[0]
+            return self._arrive(replace(state, proposed=(), failures=0),
+                                hint=Hint("ambiguous", params={"words": words, "values": list(values)}))
         return self._reask(state, "not_an_option", count=count)
+
+    def _measured(self, state: ConversationState, question: Question, text: str) -> Step | None:
+        """A quantity typed at a question whose options are ranges: "5 people" -> 2-10, "two years".
+
+        A bare number that could be an option's number or a head count is asked about, not guessed.
+        """
+        if question.measures is None:
+            return None
+        found = quantity(text, question.measures)
+        if found is None:
+            return None
+        value, said_unit = found
+        bare = _DIGITS.fullmatch(text.strip()) is not None
+        if not said_unit and not (bare and question.measures == "people"):
+            return None
+        fitting = next((o for o in question.options if o.range and o.range[0] <= value <= o.range[1]), None)
+        if fitting is None:
+            return None
+        if bare and 1 <= int(value) <= len(question.options):
+            numbered = question.options[int(value) - 1]
+            if numbered.value == fitting.value:
+                return None  # the option number and the head count agree
+            # A typed number is an option's number (the console's contract); say so, so that someone
+            # who meant a head count sees it and can go back.
+            step = self._take_choice(state, question, [numbered.value])
+            if step.kind == "finish" or step.state.current == question.id:
+                return step
+            return replace(step, hint=Hint(  # still "ask": a new question, with a note above it
+                "took_number", params={"number": int(value), "option": numbered.value, "quantity": fitting.value,
+                                       "question": question.id}))
+        return self._arrive(replace(state, proposed=(fitting.value,), failures=0),
+                            hint=Hint("understood", params={"quantity": text.strip()}))
 
     def _take_choice(self, state: ConversationState, question: Question, values: list[str]) -> Step:
         values = list(dict.fromkeys(values))  # "2,2" is one choice
@@ -357,7 +397,9 @@ class Engine:
                                   history=(*state.history, question.id))
         if target == FINISH:
             return replace(self._finish(moved), accepted=value)
-        return replace(self._arrive(self._enter(moved)), accepted=value)
+        entered = self._enter(moved)
+        doubt = self._doubt(entered)  # a note on arrival: still "ask", nothing was refused
+        return replace(self._arrive(entered, hint=doubt), kind="ask", accepted=value)
 
     def route(self, question_id: str, answers: Mapping[str, Any]) -> str | None:
         """Where ``answers`` lead from ``question_id``, by the shared machine; None if nowhere."""
@@ -377,6 +419,19 @@ class Engine:
         if isinstance(said, str):
             return replace(state, proposed=tuple(match_options(said, question.options)))
         return state
+
+    def _doubt(self, state: ConversationState) -> Hint | None:
+        """Arriving at a question pre-selected from the person's words: words that could mean two
+        options are asked about."""
+        question = self.dialog.question(state.current)
+        said = state.answers.get(question.prefill_from) if question.prefill_from else None
+        if not isinstance(said, str) or state.answers.get(question.id) is not None:
+            return None
+        ambiguous = understand(said, question.options).ambiguous
+        if not ambiguous:
+            return None
+        words, values = ambiguous[0]
+        return Hint("ambiguous", params={"words": words, "values": list(values)})
 
     def _arrive(self, state: ConversationState, hint: Hint | None = None) -> Step:
         question = self.dialog.question(state.current)

@@ -196,6 +196,7 @@ class Renderer:
             "capacity": {**capacity, "assumptions": _lines(p.assumptions(capacity, ctx))},
             "strategic_version": advice["strategic_version"],
             "net_cash": advice["net_cash"],
+            "said": advice["said"],
             "risks": [
                 {"concern": r, "risk": say(p.risk(r)), "mitigation": say(p.mitigation(r, ctx))}
                 for r in advice["risks"]

@@ -298,7 +298,8 @@ def test_a_broken_check_is_named_with_file_and_key(tmp_path: Path, checks: str, 
 
 def test_the_real_dialog_reads_back_what_cannot_be_right(dialog: Dialog) -> None:
     checks = {q.id: [c.id for c in q.checks] for q in dialog.questions.values() if q.checks}
-    assert checks == {"size": ["pre_launch_but_large"], "hours": ["hours_beyond_team"], "owners": ["staff_but_solo"]}
+    assert checks == {"size": ["pre_launch_but_large"], "hours": ["hours_beyond_team"], "owners": ["staff_but_solo"],
+                      "process": ["owned_but_undone"], "past": ["partner_but_never"]}
 
 
 @pytest.mark.parametrize(

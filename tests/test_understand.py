@@ -1,11 +1,11 @@
-"""Free text -> options: the crude stemmer and keyword matching in ``advisor/understand.py``."""
+"""Free text -> options: the Snowball stems, typos, negation, cues and ambiguity in ``advisor/understand.py``."""
 
 from __future__ import annotations
 
 import pytest
 
 from advisor.dialog import Dialog, Option
-from advisor.understand import match_options, stem, stems
+from advisor.understand import match_options, quantity, stem, stems, typo, understand
 
 OPTIONS = (
     Option(value="calls", label="Telemarketing", keywords=("cold call", "outbound call")),
@@ -26,7 +26,7 @@ def test_inflections_of_call_share_one_stem(word: str) -> None:
     [
         (("book", "books", "booking", "booked"), "book"),
         (("plan", "plans", "planning", "planned"), "plan"),
-        (("company", "companies"), "company"),
+        (("company", "companies"), "compani"),
         (("meeting", "meetings"), "meet"),
         (("ticket", "tickets"), "ticket"),
     ],
@@ -35,13 +35,13 @@ def test_inflections_of_a_word_share_one_stem(words: tuple[str, ...], expected: 
     assert {stem(w) for w in words} == {expected}
 
 
-@pytest.mark.parametrize("word", ["a", "is", "it", "cv", "tax", "less", "business"])
+@pytest.mark.parametrize("word", ["a", "is", "it", "cv", "tax", "less"])
 def test_short_words_and_double_s_are_not_mangled(word: str) -> None:
     assert stem(word) == word
 
 
 def test_stems_lowercases_splits_on_punctuation_and_drops_apostrophes() -> None:
-    assert stems("Cold-Calling, BOOKED meetings!") == ("cold", "call", "book", "meet")
+    assert stems("Cold-Calling, BOOKED meetings!") == ("cold", "call", ",", "book", "meet", "!")
     assert stems("don't") == ("dont",)
     assert stems("") == ()
     assert stems("🚀 ✨") == ()
@@ -94,7 +94,8 @@ def test_only_one_exclusive_option_is_returned_even_if_several_match() -> None:
         Option(value="nope", label="Nope", keywords=("nothing",), exclusive=True),
         Option(value="nah", label="Nah", keywords=("nothing",), exclusive=True),
     )
-    assert match_options("nothing", options) == ["nope"]
+    assert match_options("nothing", options) == []  # the same words for two options: asked, not guessed
+    assert understand("nothing", options).ambiguous == (("nothing", ("nope", "nah")),)
 
 
 def test_the_real_tasks_question_understands_typical_descriptions(dialog: Dialog) -> None:
@@ -104,3 +105,143 @@ def test_the_real_tasks_question_understands_typical_descriptions(dialog: Dialog
     assert found == ["customer_support", "bookkeeping"]
     assert match_options("our engineers answer support tickets all day", tasks) == ["customer_support"]
     assert match_options("nothing, honestly", tasks) == ["none"]
+
+
+# -- what people really type (the real tasks question) ----------------------------------------------
+@pytest.mark.parametrize(("text", "expected"), [
+    ("bookeeping and payrol", ["bookkeeping"]),
+    ("cold-callling all day", ["telemarketing"]),
+    ("managing our soical media", ["social_media"]),
+    ("hirring takes forever", ["recruiting"]),
+])
+def test_typos_are_understood(dialog: Dialog, text: str, expected: list[str]) -> None:
+    assert match_options(text, dialog.question("tasks").options) == expected
+
+
+@pytest.mark.parametrize(("typed", "known", "same"), [
+    ("bookeeping", "bookkeeping", True), ("soical", "social", True), ("payrol", "payroll", True),
+    ("takes", "taxes", False), ("fixing", "filing", False), ("accountant", "accounting", False),
+    ("boots", "books", False), ("tax", "tab", False),
+])
+def test_a_typo_is_a_slip_not_another_word(typed: str, known: str, same: bool) -> None:
+    assert typo(typed, known) is same
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("not the cold calling, that's fine, but the invoicing kills us", ["bookkeeping"]),
+    ("we don't do cold calling, but support tickets pile up", ["customer_support"]),
+    ("cold calling is fine, booking the meetings afterwards takes forever", ["appointment_setting"]),
+    ("bookkeeping isn't a problem, recruiting is", ["recruiting"]),
+    ("not only cold calling but also lead research", ["telemarketing", "lead_research"]),
+    ("no one answers the support tickets", ["customer_support"]),
+])
+def test_negated_tasks_are_not_understood(dialog: Dialog, text: str, expected: list[str]) -> None:
+    assert match_options(text, dialog.question("tasks").options) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("updating the CRM after every call", ["data_entry"]),
+    ("scheduling interviews takes forever", ["recruiting"]),
+    ("lead lists from LinkedIn", ["lead_research"]),
+    ("sorting out Microsoft 365 accounts", ["it_support"]),
+    ("blog posts", ["content_marketing"]),
+    ("customers calling us about their orders", ["customer_support"]),
+    ("chasing late payments", ["bookkeeping"]),
+    ("which companies to target", ["lead_research"]),
+    ("book demos by hand", ["appointment_setting"]),
+    ("telesales and outreach", ["telemarketing"]),
+])
+def test_other_words_and_context_point_to_the_task_meant(dialog: Dialog, text: str, expected: list[str]) -> None:
+    assert match_options(text, dialog.question("tasks").options) == expected
+
+
+def test_words_that_could_mean_two_tasks_are_asked_about_not_guessed(dialog: Dialog) -> None:
+    found = understand("answering the phones all day", dialog.question("tasks").options)
+    assert found.values == ()
+    assert found.ambiguous == (("the phones", ("telemarketing", "customer_support")),)
+    named = understand("answering the phones and the support tickets", dialog.question("tasks").options)
+    assert named.values == ("customer_support",) and named.ambiguous == ()  # named for sure: no doubt left
+
+
+@pytest.mark.parametrize(("text", "measure", "expected"), [
+    ("5 people", "people", (5, True)), ("about 30 of us", "people", (30, True)),
+    ("five employees", "people", (5, True)),
+    ("12", "people", (12, False)), ("two years", "months", (24, True)), ("5 years", "months", (60, True)),
+    ("next quarter", "months", None), ("a dozen staff", "people", (12, True)),
+])
+def test_quantities_are_read_with_their_unit(text: str, measure: str, expected: tuple | None) -> None:
+    assert quantity(text, measure) == expected
+
+
+# -- words and numbers typed at button questions (the engine) ---------------------------------------
+def _at(question_id: str, **answers: object):
+    from advisor.engine import ConversationState
+
+    return ConversationState(current=question_id, answers={"stage": "early", **answers})
+
+
+@pytest.mark.parametrize(("question", "typed", "meant"), [
+    ("size", "5 people", "small"), ("size", "about 30 of us", "medium"), ("size", "30", "medium"),
+    ("size", "only me, myself", "solo"), ("core", "we build software", "product"), ("trigger", "we must cut costs",
+                                                                         "cost_pressure"),
+    ("horizon", "5 years", "long_term"), ("horizon", "two years", "multi_year"), ("past", "never", "none"),
+    ("relation", "a real partner", "partner"),
+])
+def test_words_at_a_button_question_mean_an_option_shown_for_a_yes(engine, question: str, typed: str,
+                                                                   meant: str) -> None:
+    step = engine.answer(_at(question), typed)
+    assert step.hint is not None and step.hint.code == "understood" and step.proposed == (meant,)
+    assert question not in step.state.answers  # shown and confirmed before it counts
+    kept = engine.answer(step.state, "")
+    assert kept.state.answers[question] == meant
+
+
+def test_a_bare_number_is_an_option_number_and_the_advisor_says_so_when_it_could_be_a_head_count(engine) -> None:
+    step = engine.answer(_at("size"), "5")
+    assert step.state.answers["size"] == "enterprise" and step.kind == "ask"  # the console's contract
+    assert step.hint is not None and step.hint.code == "took_number"
+    assert step.hint.params == {"number": 5, "option": "enterprise", "quantity": "small", "question": "size"}
+    plain = engine.answer(_at("size"), "2")  # option 2 is 2-10: nothing to say
+    assert plain.state.answers["size"] == "small" and plain.hint is None
+
+
+def test_words_that_could_mean_two_options_are_asked_on_arrival(engine) -> None:
+    from advisor.engine import ConversationState
+
+    state = ConversationState(current="pains", answers={"stage": "early", "size": "small", "industry": "software",
+                                                        "core": "product"}, history=("stage", "size", "industry",
+                                                                                     "core"))
+    step = engine.answer(state, "answering the phones all day")
+    assert step.question is not None and step.question.id == "tasks" and step.kind == "ask"
+    assert step.hint is not None and step.hint.code == "ambiguous"
+    assert step.hint.params == {"words": "the phones", "values": ["telemarketing", "customer_support"]}
+    assert step.proposed == ()  # nothing guessed
+
+
+# -- the labelled corpus -------------------------------------------------------------------------
+def test_the_labelled_corpus_meets_the_goals_and_check_prints_the_table(dialog: Dialog) -> None:
+    from advisor.corpus import PRECISION_GOAL, RECALL_GOAL, load_corpus, score, understanding_question
+    from advisor.service import DIALOGS_DIR
+    from tests.conftest import run_bot
+
+    question = understanding_question(dialog)
+    phrases = load_corpus(DIALOGS_DIR / "understanding.yaml", question)
+    assert len(phrases) >= 300
+    result = score(phrases, question)
+    assert result.total.precision >= PRECISION_GOAL and result.total.recall >= RECALL_GOAL
+    shown = run_bot("check", "--understanding")
+    assert shown.returncode == 0, shown.stderr
+    assert "overall" in shown.stdout and "telemarketing" in shown.stdout and "goal:" in shown.stdout
+
+
+def test_phrases_never_used_for_tuning_are_understood_better_than_by_keywords_alone(dialog: Dialog) -> None:
+    """The held-out phrases (tests/fixtures/understanding_unseen.yaml) were written apart and never
+    tuned on. Before the Snowball stems, typos, negation and cues, plain keywords scored precision
+    0.64 and recall 0.47 on them; the floor below keeps what was gained (README: the figures)."""
+    from advisor.corpus import load_corpus, score, understanding_question
+    from tests.conftest import FIXTURES
+
+    question = understanding_question(dialog)
+    result = score(load_corpus(FIXTURES / "understanding_unseen.yaml", question), question)
+    assert result.phrases >= 80
+    assert result.total.precision >= 0.8 and result.total.recall >= 0.75
