@@ -217,6 +217,8 @@ def test_with_nothing_to_hand_over_the_score_is_not_presented_as_strategic_readi
     case = next(c for c in CASES if c.id == "needs_nothing")
     step, _, _ = runner.walk(case)
     assert step.recommendation["engagement_model"] is None
+    assert step.recommendation["capacity"]["assumptions"] == [
+        "Nothing is handed over, so no cash changes hands and no hours come back."]
     for fmt in ("txt", "html"):
         text = runner.renderer.step(step, fmt)
         assert "Strategic readiness" not in text and "If you outsource later" in text
