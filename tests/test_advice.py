@@ -414,3 +414,14 @@ def test_the_transcript_records_the_verdict_and_each_tasks_approach(service) -> 
     for line in PERSONAS["needs_nothing"]:
         nothing = service.answer(nothing.conversation, line)
     assert service.store.transcript(nothing.conversation.id)[-1]["text"].endswith("/100, tactical")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_screen_has_no_glued_sentences_or_stray_blank_lines(runner: CaseRunner, case) -> None:
+    step, _, _ = runner.walk(case)
+    for fmt in ("txt", "html"):
+        text = runner.renderer.recommendation(step.recommendation, fmt)
+        assert not re.search(r"[a-z]\.[A-Z]", text), text  # "freed.The provider"
+        assert "\n  \n" not in text and "\n\n\n" not in text, text
+    report = runner.renderer.render("report.txt", rec=step.recommendation)
+    assert "\n\n\n" not in report, report
