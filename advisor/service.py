@@ -58,6 +58,17 @@ class AdvisorService:
             said = text if text.strip() == meant else f"{text.strip() or '(Enter)'} -> {meant}"
         return self._commit(conversation, step, Turn("person", said, conversation.state.current))
 
+    def recommendation_of(self, conversation: Conversation) -> dict[str, Any] | None:
+        """The stored recommendation to show again; one stored before the advice had a verdict (rules
+        version 1) is made anew from the same answers, since today's templates word today's advice."""
+        stored = conversation.recommendation
+        if stored is None or "verdict" in stored:
+            return stored
+        rec = dict(self.engine.resume(conversation.state).recommendation)
+        if "contact" in stored:
+            rec["contact"] = stored["contact"]
+        return rec
+
     def describe(self, question_id: str, value: Any) -> str:
         """An answer as a person reads it: option labels, or the contact details given."""
         if isinstance(value, dict):

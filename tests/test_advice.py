@@ -425,3 +425,29 @@ def test_the_screen_has_no_glued_sentences_or_stray_blank_lines(runner: CaseRunn
         assert "\n  \n" not in text and "\n\n\n" not in text, text
     report = runner.renderer.render("report.txt", rec=step.recommendation)
     assert "\n\n\n" not in report, report
+
+
+def test_a_recommendation_stored_before_the_verdict_is_shown_again_made_from_the_same_answers(tmp_path) -> None:
+    """/summary and the report of a conversation completed under rules version 1 (the schema fixture
+    holds real ones) show today's advice for the same answers, not a template error."""
+    import sqlite3
+
+    from advisor.service import build_service
+    from tests.conftest import FIXTURES
+
+    db = tmp_path / "old.db"
+    shutil.copyfile(FIXTURES / "schema" / "v5.db", db)
+    with sqlite3.connect(db) as raw:
+        [(cid,)] = raw.execute("SELECT id FROM conversations WHERE status = 'completed' LIMIT 1").fetchall()
+    service = build_service(db)
+    try:
+        old = service.store.get(cid)
+        assert old.recommendation is not None and "verdict" not in old.recommendation
+        rec = service.recommendation_of(old)
+        assert rec is not None and rec["verdict"] in ("hand_over", "prepare_first", "not_now")
+        assert "Verdict" in service.renderer.recommendation(rec, "html")
+        assert service.renderer.report(rec, old.state.answers, generated_at="2026-11-30")
+        new = service.store.get(cid)
+        assert new.recommendation == old.recommendation  # nothing stored is rewritten
+    finally:
+        service.store.close()

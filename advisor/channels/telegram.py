@@ -593,7 +593,7 @@ class TelegramChannel:
         if latest is None or latest.recommendation is None:
             await self.send(chat, self.renderer.telegram("no_summary"), context)
             return
-        await self.send_recommendation(chat, latest, latest.recommendation, context)
+        await self.send_recommendation(chat, latest, self.service.recommendation_of(latest) or {}, context)
 
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         keyboard = InlineKeyboardMarkup([[self.button("forget_yes", "f:yes"), self.button("forget_no", "f:no")]])
@@ -727,7 +727,8 @@ class TelegramChannel:
             await self.send(chat, self.renderer.telegram("consent"), context, reply_markup=keyboard)
         elif press.target == "report":
             await context.bot.send_chat_action(chat, ChatAction.UPLOAD_DOCUMENT)
-            document = self.renderer.report(conversation.recommendation, conversation.state.answers,
+            document = self.renderer.report(self.service.recommendation_of(conversation) or {},
+                                            conversation.state.answers,
                                             generated_at=_readable(conversation.completed_at or now()))
             await context.bot.send_document(
                 chat, InputFile(document.encode("utf-8"), filename="outsourcing-recommendation.html"),
