@@ -201,6 +201,14 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_problems(error: DialogError) -> int:
+    """Every problem of a file on its own line (file: key: message), then how many; exit 1."""
+    for line in error.errors:
+        print(line, file=sys.stderr)
+    print(f"{len(error.errors)} problem(s) found", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from advisor.advice import load_advisor
     from advisor.dialog import load_dialog
@@ -213,10 +221,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         advisor = load_advisor(dialog)
         Renderer(dialog, TEMPLATES_DIR)
     except DialogError as error:
-        for line in error.errors:
-            print(line, file=sys.stderr)
-        print(f"{len(error.errors)} problem(s) found", file=sys.stderr)
-        return EXIT_ERROR
+        return print_problems(error)
     low, high = Engine(dialog, advisor.recommend).path_lengths()
     print(f"{path}: OK: {len(dialog.questions)} questions, {low} to {high} on any path; "
           f"advice rules {dialog.advice_path.name} OK")
@@ -237,10 +242,7 @@ def run_understanding(dialog: Any, path: Path) -> int:
     try:
         lines, result = report(dialog, path)
     except DialogError as error:
-        for line in error.errors:
-            print(line, file=sys.stderr)
-        print(f"{len(error.errors)} problem(s) found", file=sys.stderr)
-        return EXIT_ERROR
+        return print_problems(error)
     print(f"{path}: {result.phrases} phrases, {result.phrases - len(result.mistakes)} understood exactly")
     for line in lines:
         print("  " + line)
@@ -259,10 +261,7 @@ def run_cases(dialog: Any, advisor: Any, path: Path) -> int:
     try:
         cases = load_cases(path, dialog)
     except DialogError as error:
-        for line in error.errors:
-            print(line, file=sys.stderr)
-        print(f"{len(error.errors)} problem(s) found", file=sys.stderr)
-        return EXIT_ERROR
+        return print_problems(error)
     runner = CaseRunner(dialog, advisor, Renderer(dialog, TEMPLATES_DIR))
     failed = 0
     for case in cases:

@@ -22,7 +22,6 @@ from advisor.dialog import Dialog, DialogError, read_yaml
 from advisor.engine import Engine, Step
 from advisor.render import SCREEN_WORDS, Renderer, screen_text
 
-__all__ = ["SCREEN_WORDS", "Case", "CaseRunner", "load_cases", "repeated_sentences", "screen_text"]
 EXPECTATIONS = ("verdict", "approaches", "tensions", "read_back", "cash", "profile", "safeguards")
 CASH_SIGNS = ("more", "less", "about_same", "none")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from advisor.dialog import Dialog, DialogError, Question, read_yaml
 from advisor.understand import understand
@@ -118,7 +117,7 @@ def understanding_question(dialog: Dialog) -> Question:
     return found[0]
 
 
-def report(dialog: Dialog, path: Path) -> tuple[list[str], Any]:
+def report(dialog: Dialog, path: Path) -> tuple[list[str], Score]:
     question = understanding_question(dialog)
     result = score(load_corpus(path, question), question)
     return table(result, question), result

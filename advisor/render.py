@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
 from advisor import AdvisorError
+from advisor.advice import HAND_OVER
 from advisor.dialog import Dialog
 from advisor.engine import Step
 
@@ -58,6 +59,24 @@ def _wrap(text: str, indent: int = 0, width: int = 78) -> str:
     pad = " " * indent
     return textwrap.fill(str(text), width=width, initial_indent=pad, subsequent_indent=pad,
                          break_long_words=False, break_on_hyphens=False)[indent:]
+
+
+def _screen(rec: Mapping[str, Any], limits: Mapping[str, Any]) -> dict[str, Any]:
+    """What one screen shows of ``rec`` within ``limits``: the same for every channel's template."""
+    handed = [f for f in rec["functions"] if f["approach"]["id"] in HAND_OVER and not f["suggested"]]
+    others = [f for f in rec["functions"] if f["approach"]["id"] not in (*HAND_OVER, "keep_in_house")]
+    # a tension first, then a safeguard, then the rest: the two kinds of warning both get a place
+    notes = [*rec["tensions"][:1], *rec["safeguards"][:1], *rec["tensions"][1:], *rec["safeguards"][1:]]
+    strategic = bool(rec["strategic_version"] and handed)
+    return {
+        "handed": handed[:limits["handed"]],
+        "first": handed[0] if handed else None,  # the task the cash and the strategic version speak of
+        "others": others[:limits["others"]],
+        "watch": notes[:limits["watch"]],
+        "strategic": strategic and limits["strategic"],
+        "cut": (len(handed) > limits["handed"] or len(others) > limits["others"] or len(notes) > limits["watch"]
+                or (strategic and not limits["strategic"])),
+    }
 
 
 def screen_text(rendered: str) -> str:
@@ -122,7 +141,7 @@ class Renderer:
         text = ""
         for cut in ({}, *SCREEN_CUTS):
             limits.update(cut)
-            text = self.render(f"{self.dialog.finish_template}.{fmt}", rec=rec, limits=limits)
+            text = self.render(f"{self.dialog.finish_template}.{fmt}", rec=rec, screen=_screen(rec, limits))
             if len(screen_text(text).split()) <= SCREEN_WORDS:
                 break
         return text

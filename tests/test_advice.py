@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from advisor.advice import APPROACHES, HAND_OVER, Advisor, load_advisor, load_rules
-from advisor.cases import SCREEN_WORDS, CaseRunner, load_cases, repeated_sentences, screen_text
+from advisor.cases import CaseRunner, load_cases, repeated_sentences
 from advisor.dialog import Dialog, load_dialog
-from advisor.render import TEMPLATES_DIR, Renderer
+from advisor.render import SCREEN_WORDS, TEMPLATES_DIR, Renderer, screen_text
 from tests.conftest import ROOT, run_bot
 from tests.personas import ALL_PERSONAS as PERSONAS
 from tests.personas import SALES_TEAM
