@@ -236,21 +236,36 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def run_understanding(dialog: Any, path: Path) -> int:
-    """Precision and recall of the free-text understanding on the labelled phrases of ``path``."""
-    from advisor.corpus import PRECISION_GOAL, RECALL_GOAL, report
+    """How well free text is understood, on the labelled phrases and typed answers of ``path``."""
+    from advisor.corpus import ANSWERS_GOAL, PRECISION_GOAL, RECALL_GOAL, answers_table, met, report, table
 
     try:
-        lines, result = report(dialog, path)
+        phrases, answers = report(dialog, path)
     except DialogError as error:
         return print_problems(error)
-    print(f"{path}: {result.phrases} phrases, {result.phrases - len(result.mistakes)} understood exactly")
-    for line in lines:
-        print("  " + line)
-    for text, expected, got in result.mistakes:
-        print(f"  - {text!r}: expected {expected or 'nothing'}, understood {got or 'nothing'}")
-    met = result.total.precision >= PRECISION_GOAL and result.total.recall >= RECALL_GOAL
-    print(f"goal: precision >= {PRECISION_GOAL}, recall >= {RECALL_GOAL}: {'met' if met else 'NOT met'}")
-    return 0 if met else EXIT_ERROR
+    if phrases is not None:
+        question = next(q for q in dialog.questions.values() if q.prefill_from)
+        print(f"{path}: {phrases.phrases} phrases at '{question.prefill_from}', "
+              f"{phrases.phrases - len(phrases.mistakes)} understood exactly")
+        for line in table(phrases, question):
+            print("  " + line)
+        for text, expected, got in phrases.mistakes:
+            print(f"  - {text!r}: expected {expected or 'nothing'}, understood {got or 'nothing'}")
+    if answers is not None:
+        print(f"{path}: {answers.total.answers} answers typed at button questions, {answers.total.right} understood"
+              " (or rightly asked about)")
+        for line in answers_table(answers):
+            print("  " + line)
+        for qid, text, expected, got in answers.mistakes:
+            print(f"  - {qid}: {text!r}: expected {expected or 'a question back'}, understood {got or 'nothing'}")
+    goals = []
+    if phrases is not None:
+        goals.append(f"precision >= {PRECISION_GOAL}, recall >= {RECALL_GOAL}")
+    if answers is not None:
+        goals.append(f"typed answers understood >= {ANSWERS_GOAL}")
+    ok = met(phrases, answers)
+    print(f"goal: {'; '.join(goals)}: {'met' if ok else 'NOT met'}")
+    return 0 if ok else EXIT_ERROR
 
 
 def run_cases(dialog: Any, advisor: Any, path: Path) -> int:

@@ -1,11 +1,16 @@
-"""How well free text is understood: labelled phrases scored for precision and recall per option.
+"""How well free text is understood: labelled phrases scored for precision and recall per option,
+and words typed at button questions scored for how often they are understood.
 
-The corpus (``dialogs/understanding.yaml``) lists phrases a founder might type at the free-text
-question, each with the options a person really means. ``score`` runs every phrase through
-``advisor.understand`` against the question's options and counts, per option, what was understood
-rightly (true positives), wrongly (false positives) and missed (false negatives). Words reported as
-ambiguous are asked about, not understood: they count as missed, never as wrong.
-``python bot.py check --understanding`` prints the table; the tests hold it to the goals.
+The corpus (``dialogs/understanding.yaml``) has two parts:
+- ``phrases``: what a founder might type at the free-text question, each with the options a person
+  really means. ``score`` runs every phrase through ``advisor.understand`` against the question's
+  options and counts, per option, what was understood rightly (true positives), wrongly (false
+  positives) and missed (false negatives). Words reported as ambiguous are asked about, not
+  understood: they count as missed, never as wrong.
+- ``answers``: words typed where buttons are offered ("about 30 of us" at the head count), each with
+  the option(s) meant, or none where the advisor should ask. ``score_answers`` gives every answer to
+  the engine itself, at its question, and reads what the advisor proposed or took.
+``python bot.py check --understanding`` prints both tables; the tests hold them to the goals.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from advisor.dialog import Dialog, DialogError, Question, read_yaml
+from advisor.engine import ConversationState, Engine
 from advisor.understand import understand
 
 PRECISION_GOAL = 0.95
 RECALL_GOAL = 0.9
+ANSWERS_GOAL = 0.9  # typed answers at button questions understood (or rightly asked about)
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ def load_corpus(path: Path, question: Question) -> list[Phrase]:
     """The labelled phrases of ``path``; DialogError names every phrase whose labels are unknown."""
     data = read_yaml(path)
     raw = data.get("phrases") if isinstance(data, Mapping) else None
+    if raw is None and isinstance(data, Mapping) and "answers" in data:
+        return []  # typed answers only
     if not isinstance(raw, list) or not raw:
         raise DialogError([f"{path}: phrases: expected a list of {{text, tasks}}"])
     known = {o.value for o in question.options}
@@ -117,7 +126,120 @@ def understanding_question(dialog: Dialog) -> Question:
     return found[0]
 
 
-def report(dialog: Dialog, path: Path) -> tuple[list[str], Score]:
+def report(dialog: Dialog, path: Path) -> tuple[Score | None, AnswerScore | None]:
+    """Both parts of the corpus at ``path`` scored; None for a part the file does not have."""
     question = understanding_question(dialog)
-    result = score(load_corpus(path, question), question)
-    return table(result, question), result
+    phrases = load_corpus(path, question)
+    answers = load_answers(path, dialog)
+    return (score(phrases, question) if phrases else None,
+            score_answers(answers, dialog) if answers else None)
+
+
+def met(phrases: Score | None, answers: AnswerScore | None) -> bool:
+    return (phrases is None or (phrases.total.precision >= PRECISION_GOAL and phrases.total.recall >= RECALL_GOAL)
+            ) and (answers is None or answers.total.rate >= ANSWERS_GOAL)
+
+
+# -- typed answers at button questions -------------------------------------------------------------
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    expect: tuple[str, ...]  # the option(s) meant; () where the advisor should ask, not guess
+
+
+@dataclass
+class AnswerTally:
+    answers: int = 0
+    right: int = 0  # understood as meant (or, where nothing clear was meant, asked about)
+    wrong: int = 0  # another option proposed or taken
+    missed: int = 0  # meant an option, but the advisor asked or did not understand
+
+    @property
+    def rate(self) -> float:
+        return self.right / self.answers if self.answers else 1.0
+
+
+@dataclass
+class AnswerScore:
+    per_question: dict[str, AnswerTally] = field(default_factory=dict)
+    total: AnswerTally = field(default_factory=AnswerTally)
+    # (question, text, expected, got)
+    mistakes: list[tuple[str, str, list[str], list[str]]] = field(default_factory=list)
+
+
+def load_answers(path: Path, dialog: Dialog) -> list[Answer]:
+    """The labelled typed answers of ``path`` (its ``answers`` list; none if it has no such list)."""
+    data = read_yaml(path)
+    raw = data.get("answers") if isinstance(data, Mapping) else None
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise DialogError([f"{path}: answers: expected a list of {{question, text, expect}}"])
+    errors: list[str] = []
+    answers = []
+    for i, item in enumerate(raw):
+        at = f"{path}: answers[{i}]"
+        if not isinstance(item, Mapping) or not isinstance(item.get("text"), str) or not isinstance(
+                item.get("expect"), list):
+            errors.append(f"{at}: expected {{question, text, expect: [...]}}")
+            continue
+        question = dialog.questions.get(str(item.get("question")))
+        if question is None or question.type not in ("single", "multi"):
+            errors.append(f"{at}.question: {item.get('question')!r} is not a button question of the dialog")
+            continue
+        known = {o.value for o in question.options}
+        unknown = [v for v in item["expect"] if v not in known]
+        if unknown:
+            errors.append(f"{at}.expect: unknown option(s) {', '.join(map(str, unknown))} of '{question.id}'")
+            continue
+        if question.type == "single" and len(item["expect"]) > 1:
+            errors.append(f"{at}.expect: '{question.id}' takes one option")
+            continue
+        answers.append(Answer(question.id, item["text"], tuple(item["expect"])))
+    if errors:
+        raise DialogError(errors)
+    return answers
+
+
+def read_answer(engine: Engine, question: Question, text: str) -> tuple[str, ...]:
+    """What the advisor makes of ``text`` typed at ``question``: the options it proposes for a yes or
+    takes at once (an option's number or label); () when it asks which was meant or does not know."""
+    step = engine.answer(ConversationState(current=question.id), text)
+    if step.state.current != question.id or step.state.pending is not None:
+        taken = step.state.answers.get(question.id) if step.state.pending is None else step.state.pending["value"]
+        return tuple(taken) if isinstance(taken, list) else (str(taken),)
+    if step.hint is not None and step.hint.code == "understood":
+        return step.state.proposed
+    return ()
+
+
+def score_answers(answers: Sequence[Answer], dialog: Dialog) -> AnswerScore:
+    engine = Engine(dialog, lambda _answers: None)
+    result = AnswerScore({q.id: AnswerTally() for q in dialog.questions.values() if q.type in ("single", "multi")})
+    for answer in answers:
+        question = dialog.question(answer.question)
+        got = read_answer(engine, question, answer.text)
+        tally = result.per_question[question.id]
+        for t in (tally, result.total):
+            t.answers += 1
+        order = [o.value for o in question.options]
+        if set(got) == set(answer.expect):
+            kind = "right"
+        else:
+            kind = "missed" if not got else "wrong"
+            result.mistakes.append((question.id, answer.text, sorted(answer.expect, key=order.index),
+                                    sorted(got, key=order.index)))
+        for t in (tally, result.total):
+            setattr(t, kind, getattr(t, kind) + 1)
+    return result
+
+
+def answers_table(result: AnswerScore) -> list[str]:
+    lines = [f"{'question':<24} {'understood':>10} {'answers':>8} {'wrong':>6} {'missed':>7}"]
+    for qid, t in result.per_question.items():
+        if t.answers:
+            lines.append(f"{qid:<24} {t.rate:>10.2f} {t.answers:>8} {t.wrong:>6} {t.missed:>7}")
+    t = result.total
+    lines.append(f"{'overall':<24} {t.rate:>10.2f} {t.answers:>8} {t.wrong:>6} {t.missed:>7}")
+    return lines

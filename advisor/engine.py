@@ -251,7 +251,8 @@ class Engine:
             if not text and state.answers.get(question.id) is not None:
                 kept = state.answers[question.id]
                 return self._take_choice(state, question, kept if isinstance(kept, list) else [kept])
-            return self._reask(state, "empty", count=count)
+            if not text or not understand(text, question.options).values:  # "yes" may be an option's word
+                return self._reask(state, "empty", count=count)
         if state.proposed and text.lower() in NO_WORDS:
             return self._arrive(replace(state, proposed=(), failures=0), hint=Hint("proposal_cleared"))
         by_label = [o.value for o in question.options if text.lower() in (o.label.lower(), o.value)]
@@ -268,10 +269,11 @@ class Engine:
             if question.type == "single" and len(set(numbers)) > 1:
                 return self._reask(state, "one_only", count=count)
             return self._take_choice(state, question, [question.options[n - 1].value for n in numbers])
-        found = understand(text, question.options)
+        found = understand(text, question.options, loose=True)
         understood = list(found.values)
-        if question.type == "single" and len(understood) != 1:
-            understood = []
+        if question.type == "single" and len(understood) > 1:  # two answers in one: ask which
+            return self._arrive(replace(state, proposed=(), failures=0), hint=Hint(
+                "ambiguous", params={"words": text, "values": understood}))
         if understood:
             return self._arrive(replace(state, proposed=tuple(understood), failures=0),
                                 hint=Hint("understood"))
@@ -293,7 +295,8 @@ class Engine:
             return None
         value, said_unit = found
         bare = _DIGITS.fullmatch(text.strip()) is not None
-        if not said_unit and not (bare and question.measures == "people"):
+        # At a head count any number is people ("we're 40ish"); a duration needs its unit ("18" what?).
+        if not said_unit and question.measures != "people":
             return None
         fitting = next((o for o in question.options if o.range and o.range[0] <= value <= o.range[1]), None)
         if fitting is None:

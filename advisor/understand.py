@@ -10,7 +10,7 @@ with rapidfuzz's optimal-string-alignment distance ("bookeeping", "payrol", "soi
 Written here, because no library does it for phrases this short, and kept small:
 - a longer phrase wins over a shorter one inside it ("lead lists from linkedin" over "linkedin");
 - negation within a clause: "not the cold calling, that's fine, but the invoicing kills us" names
-  invoicing only; "we don't do X", "no X", "except X", "X is fine", "X isn't a problem";
+  invoicing only; "we don't do X", "no X", "X is fine", "X is outsourced", "X isn't a problem";
 - the same words meaning two options ("answering the phones") are reported as ambiguous, so the
   person is asked instead of the advisor guessing.
 The person always confirms what was understood, so a rare false match costs one tap, never a
@@ -42,36 +42,70 @@ class Language:
     breaks: frozenset[str]  # words that end a clause ("but")
     numbers: tuple[tuple[str, float], ...] = ()  # number words
     units: tuple[tuple[str, str, float], ...] = ()  # (measure, unit word stem, how many of the measure's unit)
+    acronyms: tuple[tuple[str, str], ...] = ()  # written in capitals, a word of their own ("IT")
+    ignored: frozenset[str] = frozenset()  # words too common to point to an option on their own
+    range_words: frozenset[str] = frozenset()  # between two numbers of a range ("2 to 3")
+    adding: frozenset[str] = frozenset()  # between parts that add up ("3 partners and 9 staff")
+    self_words: frozenset[str] = frozenset()  # the person counting themselves ("me + 2")
+    counted: frozenset[str] = frozenset({"people"})  # measures whose parts add up
 
 
 ENGLISH = Language(
     stemmer="english",
     negations=frozenset({"not", "no", "dont", "never", "without", "nor", "isnt", "arent", "doesnt", "didnt",
-                         "wont", "neither", "stopped", "outsourced"}),
+                         "wont", "neither", "stopped", "outsourced", "forget", "havent", "hasnt", "rather"}),
     negation_exceptions=frozenset({"only", "just", "one", "longer", "end"}),
     fillers=frozenset({"the", "a", "an", "any", "our", "my", "we", "us", "do", "doing", "need", "needs", "to",
                        "have", "has", "with", "of", "much", "more", "really", "help", "worry", "about", "care",
                        "for", "from", "even", "bother", "outsource", "outsourcing", "want", "mind", "that",
-                       "problem", "issue", "its", "it"}),
+                       "problem", "issue", "its", "it", "had", "all", "at", "than"}),
     settled=(("is", "fine"), ("are", "fine"), ("fine",), ("is", "ok"), ("are", "ok"), ("ok",), ("okay",),
              ("is", "not", "a", "problem"), ("isnt", "a", "problem"), ("not", "a", "problem"),
              ("no", "problem"), ("isnt", "the", "problem"), ("is", "not", "the", "problem"), ("under", "control"),
              ("is", "handl"), ("are", "handl"), ("is", "sort"),
-             ("not", "an", "issu"), ("isnt", "an", "issu"), ("we", "handl"), ("is", "cover"), ("are", "cover")),
+             ("not", "an", "issu"), ("isnt", "an", "issu"), ("we", "handl"), ("is", "cover"), ("are", "cover"),
+             ("outsourc",), ("is", "outsourc"), ("are", "outsourc"), ("automat",), ("is", "automat"),
+             ("are", "automat"), ("sort",), ("is", "sort"), ("is", "done"), ("are", "done"), ("use", "to"),
+             ("run", "itself"), ("is", "set", "up"), ("no",), ("is", "no", "problem"), ("take", "no", "time"),
+             ("is", "easi"), ("is", "manag"), ("we", "can", "handl"), ("doesnt", "take"), ("is", "not"),
+             ("isnt",), ("arent",)),
     breaks=frozenset({",", ";", ".", "!", "?", "but", "however", "though", "although", "while", "whereas",
                       "yet", "instead"}),
     numbers=(("zero", 0), ("one", 1), ("two", 2), ("three", 3), ("four", 4), ("five", 5), ("six", 6),
              ("seven", 7), ("eight", 8), ("nine", 9), ("ten", 10), ("eleven", 11), ("twelve", 12),
              ("fifteen", 15), ("twenty", 20), ("thirty", 30), ("forty", 40), ("fifty", 50), ("sixty", 60),
-             ("hundred", 100), ("dozen", 12), ("couple", 2), ("few", 3)),
+             ("thirteen", 13), ("fourteen", 14), ("sixteen", 16), ("seventeen", 17), ("eighteen", 18),
+             ("nineteen", 19), ("seventy", 70), ("eighty", 80), ("ninety", 90),
+             ("hundred", 100), ("thousand", 1000), ("dozen", 12), ("couple", 2), ("few", 3), ("half", 0.5)),
     units=(("people", "peopl", 1), ("people", "person", 1), ("people", "employe", 1), ("people", "staff", 1),
            ("people", "us", 1), ("people", "head", 1), ("people", "fte", 1), ("people", "member", 1),
            ("people", "worker", 1), ("people", "founder", 1),
-           ("months", "month", 1), ("months", "year", 12), ("months", "yr", 12), ("months", "quarter", 3),
-           ("months", "week", 0.25)),
+           ("people", "ppl", 1), ("people", "payrol", 1), ("people", "driver", 1), ("people", "tech", 1),
+           ("people", "partner", 1), ("people", "colleagu", 1), ("people", "teammat", 1), ("people", "folk", 1),
+           ("people", "guy", 1), ("people", "full", 1), ("people", "fulltim", 1), ("people", "part", 1),
+           ("people", "hand", 1), ("people", "engin", 1), ("people", "dev", 1), ("people", "nurs", 1),
+           ("months", "month", 1), ("months", "mo", 1), ("months", "mos", 1), ("months", "mth", 1),
+           ("months", "year", 12), ("months", "yr", 12), ("months", "yrs", 12), ("months", "quarter", 3),
+           ("months", "week", 0.25), ("months", "wk", 0.25), ("months", "wks", 0.25), ("months", "day", 1 / 30)),
+    acronyms=(("IT", "infotech"),),
+    ignored=frozenset({
+        "a", "an", "the", "of", "to", "and", "or", "our", "we", "us", "for", "in", "on", "at", "it", "is",
+        "are", "be", "with", "my", "your", "their", "them", "they", "me", "i", "im", "its", "this", "that",
+        "these", "those", "what", "who", "how", "do", "does", "did", "done", "have", "has", "had", "will",
+        "would", "can", "could", "just", "so", "very", "really", "all", "some", "any", "more", "most",
+        "much", "one", "by", "as", "from", "but", "if", "then", "than", "get", "got", "make", "was", "were",
+        "been", "being", "about", "into", "out", "up", "own", "yes", "no", "not", "work", "team", "company",
+        "business", "thing", "things", "time", "way", "there", "here", "ve", "re", "ll", "s", "t", "d", "m",
+        "also", "too", "already", "still", "well", "now", "new", "people", "someone", "something",
+        "everything", "else", "need", "want", "like", "think", "know"
+    }),
+    range_words=frozenset({"to", "or", "and"}),
+    adding=frozenset({"and", "plus", "with"}),
+    self_words=frozenset({"me", "myself", "i"}),
 )
 
-_TOKEN = re.compile(r"[a-z0-9]+|[,;.!?]")
+_TOKEN = re.compile(r"\.\.\.|[a-z0-9]+|[,;.!?]")
+_DOTS = "..."
 
 
 @lru_cache(maxsize=8)
@@ -81,6 +115,8 @@ def _stemmer(name: str) -> snowballstemmer.stemmer:
 
 def tokens(text: str) -> list[str]:
     """Lower-case words and clause punctuation; apostrophes and hyphens joined ("don't" -> "dont")."""
+    for acronym, word in ENGLISH.acronyms:  # "IT" is not "it"
+        text = re.sub(rf"\b{acronym}\b", word, text)
     return _TOKEN.findall(text.lower().replace("'", "").replace("’", "").replace("-", " "))
 
 
@@ -141,10 +177,23 @@ def same_word(typed: _Word, known: _Word) -> bool:
     return (known.base and typed.stem == known.stem) or typo(typed.raw, known.raw)
 
 
+GAP = 3  # "which ... to target": up to this many words stand for the dots
+
+
 def _spans(words: Sequence[_Word], phrase: tuple[_Word, ...]) -> list[tuple[int, int]]:
-    n = len(phrase)
-    if n == 0:
+    """Where the phrase's words appear in order; ``...`` in a phrase lets up to GAP words between."""
+    if not phrase:
         return []
+    if any(w.raw == _DOTS for w in phrase):
+        at = next(i for i, w in enumerate(phrase) if w.raw == _DOTS)
+        head, tail = phrase[:at], phrase[at + 1:]
+        found = []
+        for start, end in _spans(words, head):
+            for after in _spans(words[end:end + GAP + len(tail)], tail):
+                found.append((start, end + after[1]))
+                break
+        return found
+    n = len(phrase)
     return [(i, i + n) for i in range(len(words) - n + 1)
             if all(same_word(words[i + k], phrase[k]) for k in range(n))]
 
@@ -155,6 +204,7 @@ class Understanding:
 
     values: tuple[str, ...]
     ambiguous: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (the words, the options they could mean)
+    covered: frozenset[int] = frozenset()  # the positions of the words that named them
 
 
 @dataclass(frozen=True)
@@ -168,9 +218,20 @@ class _Match:
             self.end - self.start)
 
 
-def understand(text: str, options: Sequence[Option], language: Language = ENGLISH) -> Understanding:
-    """The options ``text`` names, in option order, with the ambiguous words it also contains."""
-    return _understand(text, tuple(options), language)
+def understand(text: str, options: Sequence[Option], language: Language = ENGLISH,
+               loose: bool = False) -> Understanding:
+    """The options ``text`` names, in option order, with the ambiguous words it also contains.
+
+    ``loose`` (words typed where buttons are offered, always shown for a yes): when no phrase
+    matches, single words of the options' phrases count too, each weighed by how many options
+    share it ("a set pirce" -> the fixed-price vendor); a tie is reported as ambiguous.
+    """
+    found = _understand(text, tuple(options), language)
+    if not loose or found.ambiguous or set(found.values) & {o.value for o in options if o.exclusive}:
+        return found
+    more = _loosely(text, tuple(options), language, found.covered)
+    values = set(found.values) | set(more.values)
+    return Understanding(tuple(o.value for o in options if o.value in values), more.ambiguous if not values else ())
 
 
 @lru_cache(maxsize=1024)  # the same words are read at the question, on arrival and for the advice
@@ -204,7 +265,49 @@ def _understand(text: str, options: tuple[Option, ...], language: Language) -> U
     chosen = plain or matched[:1]
     if chosen and set(chosen) <= exclusive and ambiguous:
         chosen = []
-    return Understanding(tuple(chosen), tuple(ambiguous))
+    covered = frozenset(i for m in matches for i in range(m.start, m.end))
+    return Understanding(tuple(chosen), tuple(ambiguous), covered)
+
+
+@lru_cache(maxsize=256)
+def _vocabulary(option: Option, language: Language) -> frozenset[_Word]:
+    ignored = _stemmed(language).ignored
+    return frozenset(w for phrase in (*option.keywords, option.label) for w in _words(phrase, language)
+                     if w.stem not in ignored and not w.raw.isdigit() and len(w.raw) > 1)
+
+
+@lru_cache(maxsize=1024)
+def _loosely(text: str, options: tuple[Option, ...], language: Language,
+             covered: frozenset[int] = frozenset()) -> Understanding:
+    """Single words of the options' phrases, each worth 1 / the number of options that use it; the
+    option with the most, if it has at least one word of its own (or two shared ones). Words that
+    already named an option (``covered``) and words after a negation in their clause are left out."""
+    known = _stemmed(language)
+    every = _words(text, language)
+    typed = []
+    negated = False
+    for i, word in enumerate(every):
+        if word.stem in known.breaks:
+            negated = False
+        elif word.stem in known.negations:
+            negated = True
+        elif not negated and i not in covered and word.stem not in known.ignored and len(word.raw) > 1:
+            typed.append(word)
+    vocabulary = {o.value: _vocabulary(o, language) for o in options if not o.exclusive}
+    scores: dict[str, float] = {}
+    for word in typed:
+        using = [value for value, vocab in vocabulary.items() if any(same_word(word, v) for v in vocab)]
+        for value in using:
+            scores[value] = scores.get(value, 0.0) + 1 / len(using)
+    if not scores:
+        return Understanding(())
+    best = max(scores.values())
+    top = [o.value for o in options if scores.get(o.value) == best]
+    if best < 1:
+        return Understanding(())
+    if len(top) > 1:
+        return Understanding((), ((text.strip(), tuple(top)),))
+    return Understanding((top[0],))
 
 
 @dataclass(frozen=True)
@@ -214,6 +317,7 @@ class _Stemmed:
     fillers: frozenset[str]
     settled: tuple[tuple[str, ...], ...]
     breaks: frozenset[str]
+    ignored: frozenset[str]
 
 
 @lru_cache(maxsize=8)
@@ -223,7 +327,8 @@ def _stemmed(language: Language) -> _Stemmed:
         return frozenset(stem(w, language) for w in words)
 
     return _Stemmed(group(language.negations), group(language.negation_exceptions), group(language.fillers),
-                    tuple(tuple(stem(w, language) for w in s) for s in language.settled), language.breaks)
+                    tuple(tuple(stem(w, language) for w in s) for s in language.settled), language.breaks,
+                    group(language.ignored))
 
 
 def _negated(words: Sequence[str], match: _Match, language: Language) -> bool:
@@ -245,28 +350,64 @@ def _negated(words: Sequence[str], match: _Match, language: Language) -> bool:
     return any(tuple(rest[:len(s)]) == s or tuple(rest[1:1 + len(s)]) == s for s in known.settled)
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)(?:ish|s|k|plus)?")
+
+
+def _number(word: str, numbers: dict[str, float]) -> float | None:
+    """A number written in digits ("40", "40ish") or as a word ("twelve", "eigteen": one slip)."""
+    found = _NUMBER.fullmatch(word)
+    if found is not None:
+        value = float(found.group(1).replace(",", "."))
+        return value * 1000 if word.endswith("k") else value
+    if word in numbers:
+        return numbers[word]
+    slipped = [n for known, n in numbers.items() if len(known) >= 5 and typo(word, known)]
+    return slipped[0] if len(slipped) == 1 else None
 
 
 def quantity(text: str, measure: str, language: Language = ENGLISH) -> tuple[float, bool] | None:
-    """A number in ``text`` (digits or words: "5", "five", "a dozen") in the unit of ``measure``, and
-    whether a unit word said what it counts ("5 people", "two years" -> 24 months); None if no number."""
-    words = tokens(text)
+    """A number in ``text`` in the unit of ``measure``, and whether a unit word said what it counts;
+    None if there is no number.
+
+    Read as people write it: digits or words ("5", "five", "a dozen", "eigteen"), "40ish", a range
+    taken at its middle ("2-3 years", "two or three years"), "and a half", parts added up
+    ("3 partners and 9 staff", "me + 2 techs"), a unit after the number ("two years" -> 24 months,
+    "6 wks" -> 1.5 months).
+    """
+    words = tokens(text.replace("+", " plus "))
     stemmed = [stem(w, language) for w in words]
     numbers = dict(language.numbers)
-    value: float | None = None
-    at = -1
+    found: list[tuple[int, float]] = []
     for i, word in enumerate(words):
-        if _NUMBER.fullmatch(word) or word in numbers:
-            value = float(word.replace(",", ".")) if _NUMBER.fullmatch(word) else float(numbers[word])
-            at = i
-            break
-    if value is None:
+        value = _number(word, numbers)
+        if value is not None:
+            found.append((i, value))
+    if not found:
         return None
-    for unit_measure, unit, size in language.units:
-        if unit_measure == measure and unit in stemmed[at + 1:at + 4]:
-            return value * size, True
-    return value, False
+    units = [(unit, size) for unit_measure, unit, size in language.units if unit_measure == measure]
+
+    def unit_after(at: int) -> float | None:
+        for word in stemmed[at + 1:at + 4]:
+            for unit, size in units:
+                if word == unit or (len(word) >= 5 and typo(word, unit)):
+                    return size
+        return None
+
+    (at, value), rest = found[0], found[1:]
+    if rest and (rest[0][0] - at == 1 or (rest[0][0] - at == 2 and words[at + 1] in language.range_words)):
+        at, value = rest[0][0], (value + rest[0][1]) / 2  # "2-3 years", "two to three years"
+        rest = rest[1:]
+    if words[at + 1:at + 4] == ["and", "a", "half"] or words[at + 1:at + 3] == ["and", "half"]:
+        value += 0.5
+    said = unit_after(at + 3) if words[at + 1:at + 4] == ["and", "a", "half"] else unit_after(at)
+    if measure in language.counted:
+        for i, more in rest:  # "3 partners and 9 staff": the parts add up
+            if words[i - 1] in language.adding or (i >= 2 and words[i - 2] in language.adding):
+                value += more
+        if at > 0 and words[at - 1] in language.adding and any(w in language.self_words for w in words[:at - 1]):
+            value += 1  # "me + 2 techs"
+    size = said if said is not None else 1.0
+    return value * size, said is not None
 
 
 def match_options(text: str, options: Sequence[Option]) -> list[str]:

@@ -1064,10 +1064,11 @@ def test_free_text_on_a_single_question_proposes_one_option(engine: Engine) -> N
     assert engine.answer(step.state, "yes").state.answers["stage"] == "early"
 
 
-def test_free_text_matching_two_options_of_a_single_question_is_not_guessed(engine: Engine) -> None:
+def test_free_text_matching_two_options_of_a_single_question_is_asked_about_not_guessed(engine: Engine) -> None:
     step = engine.answer(at("stage"), "growing and established")
-    assert step.hint is not None and step.hint.code == "not_an_option"
-    assert step.proposed == ()
+    assert step.hint is not None and step.hint.code == "ambiguous"
+    assert step.hint.params == {"words": "growing and established", "values": ["growing", "established"]}
+    assert step.proposed == () and "stage" not in step.state.answers
 
 
 def test_an_option_label_typed_in_full_is_taken_directly(engine: Engine) -> None:

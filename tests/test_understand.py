@@ -168,6 +168,10 @@ def test_words_that_could_mean_two_tasks_are_asked_about_not_guessed(dialog: Dia
     ("five employees", "people", (5, True)),
     ("12", "people", (12, False)), ("two years", "months", (24, True)), ("5 years", "months", (60, True)),
     ("next quarter", "months", None), ("a dozen staff", "people", (12, True)),
+    ("we're 40ish", "people", (40, False)), ("2-3 yrs", "months", (30, True)),
+    ("two or three years", "months", (30, True)), ("two and a half years", "months", (30, True)),
+    ("3 partners and 9 staff", "people", (12, True)), ("me + 2 techs", "people", (3, True)),
+    ("eigteen months", "months", (18, True)), ("6 wks", "months", (1.5, True)),
 ])
 def test_quantities_are_read_with_their_unit(text: str, measure: str, expected: tuple | None) -> None:
     assert quantity(text, measure) == expected
@@ -196,6 +200,41 @@ def test_words_at_a_button_question_mean_an_option_shown_for_a_yes(engine, quest
     assert kept.state.answers[question] == meant
 
 
+@pytest.mark.parametrize(("question", "typed", "meant"), [
+    ("size", "we're 40ish", "medium"),  # at the head count any number is people
+    ("relation", "one off job with a set pirce", "vendor"),  # single words of the options' phrases, a typo
+    ("process", "yes", "documented"),  # "yes" is an option's word here, not a confirmation of nothing
+    ("past", "never tried it", "none"),
+])
+def test_more_words_at_button_questions(engine, question: str, typed: str, meant: str) -> None:
+    step = engine.answer(_at(question), typed)
+    assert step.hint is not None and step.hint.code == "understood" and step.proposed == (meant,)
+
+
+def test_two_answers_to_a_one_answer_question_are_asked_about(engine) -> None:
+    step = engine.answer(_at("trigger"), "we must cut costs and we are growing fast")
+    assert step.hint is not None and step.hint.code == "ambiguous" and step.proposed == ()
+    assert step.hint.params["values"] == ["cost_pressure", "growth"]
+    assert "trigger" not in step.state.answers
+
+
+def test_loose_words_never_override_a_negation(dialog: Dialog) -> None:
+    relation = dialog.question("relation").options
+    assert understand("not a partner, just a supplier", relation, loose=True).values == ("vendor",)
+
+
+def test_it_in_capitals_is_information_technology_and_it_the_pronoun_is_not(dialog: Dialog) -> None:
+    tasks = dialog.question("tasks").options
+    assert match_options("customer support and IT", tasks) == ["customer_support", "it_support"]
+    assert match_options("it takes forever to do the payroll", tasks) == ["bookkeeping"]
+
+
+def test_dots_in_a_phrase_stand_for_a_few_words() -> None:
+    options = (Option(value="research", label="Lead research", keywords=("which ... to target",)),)
+    assert match_options("which dental practices to target", options) == ["research"]
+    assert match_options("which of the many many many regions we ought to target", options) == []
+
+
 def test_a_bare_number_is_an_option_number_and_the_advisor_says_so_when_it_could_be_a_head_count(engine) -> None:
     step = engine.answer(_at("size"), "5")
     assert step.state.answers["size"] == "enterprise" and step.kind == "ask"  # the console's contract
@@ -220,7 +259,16 @@ def test_words_that_could_mean_two_options_are_asked_on_arrival(engine) -> None:
 
 # -- the labelled corpus -------------------------------------------------------------------------
 def test_the_labelled_corpus_meets_the_goals_and_check_prints_the_table(dialog: Dialog) -> None:
-    from advisor.corpus import PRECISION_GOAL, RECALL_GOAL, load_corpus, score, understanding_question
+    from advisor.corpus import (
+        ANSWERS_GOAL,
+        PRECISION_GOAL,
+        RECALL_GOAL,
+        load_answers,
+        load_corpus,
+        score,
+        score_answers,
+        understanding_question,
+    )
     from advisor.service import DIALOGS_DIR
     from tests.conftest import run_bot
 
@@ -229,19 +277,42 @@ def test_the_labelled_corpus_meets_the_goals_and_check_prints_the_table(dialog: 
     assert len(phrases) >= 300
     result = score(phrases, question)
     assert result.total.precision >= PRECISION_GOAL and result.total.recall >= RECALL_GOAL
+    answers = load_answers(DIALOGS_DIR / "understanding.yaml", dialog)
+    assert len(answers) >= 200 and {a.question for a in answers} >= {"size", "horizon", "owners", "concern"}
+    assert score_answers(answers, dialog).total.rate >= ANSWERS_GOAL
     shown = run_bot("check", "--understanding")
     assert shown.returncode == 0, shown.stderr
     assert "overall" in shown.stdout and "telemarketing" in shown.stdout and "goal:" in shown.stdout
+    assert "typed at button questions" in shown.stdout and "horizon" in shown.stdout
 
 
-def test_phrases_never_used_for_tuning_are_understood_better_than_by_keywords_alone(dialog: Dialog) -> None:
-    """The held-out phrases (tests/fixtures/understanding_unseen.yaml) were written apart and never
-    tuned on. Before the Snowball stems, typos, negation and cues, plain keywords scored precision
-    0.64 and recall 0.47 on them; the floor below keeps what was gained (README: the figures)."""
-    from advisor.corpus import load_corpus, score, understanding_question
+def test_held_out_phrases_and_answers_keep_what_was_gained(dialog: Dialog) -> None:
+    """tests/fixtures/understanding_unseen.yaml is never tuned on (README: the figures). Before this
+    round the same files scored precision 0.86, recall 0.79 on the phrases and 0.39 on the typed
+    answers; now 0.88, 0.86 and 0.80, below the goals of 0.95, 0.9 and 0.9. These floors keep what
+    was gained; they are not the goals."""
+    from advisor.corpus import load_answers, load_corpus, score, score_answers, understanding_question
     from tests.conftest import FIXTURES
 
     question = understanding_question(dialog)
     result = score(load_corpus(FIXTURES / "understanding_unseen.yaml", question), question)
-    assert result.phrases >= 80
-    assert result.total.precision >= 0.8 and result.total.recall >= 0.75
+    assert result.phrases >= 250
+    assert result.total.precision >= 0.86 and result.total.recall >= 0.84
+    answers = score_answers(load_answers(FIXTURES / "understanding_unseen.yaml", dialog), dialog)
+    assert answers.total.answers >= 150 and answers.total.rate >= 0.78
+
+
+def test_a_typed_answer_with_an_unknown_question_or_option_is_named(tmp_path, dialog: Dialog) -> None:
+    from advisor.corpus import load_answers
+    from advisor.dialog import DialogError
+
+    bad = tmp_path / "answers.yaml"
+    bad.write_text("answers:\n  - {question: nope, text: x, expect: []}\n"
+                   "  - {question: size, text: y, expect: [huge]}\n"
+                   "  - {question: size, text: z, expect: [solo, small]}\n")
+    with pytest.raises(DialogError) as raised:
+        load_answers(bad, dialog)
+    problems = "\n".join(raised.value.errors)
+    assert "answers[0].question: 'nope' is not a button question" in problems
+    assert "answers[1].expect: unknown option(s) huge of 'size'" in problems
+    assert "answers[2].expect: 'size' takes one option" in problems
