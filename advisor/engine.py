@@ -269,7 +269,7 @@ class Engine:
             if question.type == "single" and len(set(numbers)) > 1:
                 return self._reask(state, "one_only", count=count)
             return self._take_choice(state, question, [question.options[n - 1].value for n in numbers])
-        found = understand(text, question.options, loose=True)
+        found = understand(text, question.options, loose=True, several=question.type == "multi")
         understood = list(found.values)
         if question.type == "single" and len(understood) > 1:  # two answers in one: ask which
             return self._arrive(replace(state, proposed=(), failures=0), hint=Hint(
@@ -293,14 +293,22 @@ class Engine:
         found = quantity(text, question.measures)
         if found is None:
             return None
-        value, said_unit = found
+        value, said_unit = found.value, found.said
         bare = _DIGITS.fullmatch(text.strip()) is not None
         # At a head count any number is people ("we're 40ish"); a duration needs its unit ("18" what?).
         if not said_unit and question.measures != "people":
             return None
-        fitting = next((o for o in question.options if o.range and o.range[0] <= value <= o.range[1]), None)
+
+        def holding(number: float) -> Any:
+            return next((o for o in question.options if o.range and o.range[0] <= number <= o.range[1]), None)
+
+        fitting = holding(value)
         if fitting is None:
             return None
+        ends = [o.value for o in question.options if o in (holding(found.low), holding(found.high))]
+        if len(ends) > 1:  # "between 10 and 15 people": a range across two options is asked about
+            return self._arrive(replace(state, proposed=(), failures=0),
+                                hint=Hint("ambiguous", params={"words": text.strip(), "values": ends}))
         if bare and 1 <= int(value) <= len(question.options):
             numbered = question.options[int(value) - 1]
             if numbered.value == fitting.value:

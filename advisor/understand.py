@@ -12,7 +12,14 @@ Written here, because no library does it for phrases this short, and kept small:
 - negation within a clause: "not the cold calling, that's fine, but the invoicing kills us" names
   invoicing only; "we don't do X", "no X", "X is fine", "X is outsourced", "X isn't a problem";
 - the same words meaning two options ("answering the phones") are reported as ambiguous, so the
-  person is asked instead of the advisor guessing.
+  person is asked instead of the advisor guessing;
+- "..." in a phrase for up to three words ("which ... to target"), "=" for a whole answer ("=no");
+- at button questions only (``loose``), single words of the options' phrases weighed by how many
+  options share them, when no phrase matched. Measured on the blind held-out answers: without it
+  0.81 understood, with it 0.85. On the free-text tasks it cost precision for recall (0.89/0.86
+  -> 0.87/0.90 on one set, 0.96 -> 0.83 precision when used beside the phrases), so it is not
+  used there;
+- quantities: ranges, parts that add up, number words with typos (``quantity``).
 The person always confirms what was understood, so a rare false match costs one tap, never a
 wrong answer. The words of a language (stemmer, negations, number words) live in ``Language``.
 """
@@ -23,6 +30,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import snowballstemmer
 from rapidfuzz.distance import OSA
@@ -67,8 +75,8 @@ ENGLISH = Language(
              ("outsourc",), ("is", "outsourc"), ("are", "outsourc"), ("automat",), ("is", "automat"),
              ("are", "automat"), ("sort",), ("is", "sort"), ("is", "done"), ("are", "done"), ("use", "to"),
              ("run", "itself"), ("is", "set", "up"), ("no",), ("is", "no", "problem"), ("take", "no", "time"),
-             ("is", "easi"), ("is", "manag"), ("we", "can", "handl"), ("doesnt", "take"), ("is", "not"),
-             ("isnt",), ("arent",)),
+             ("is", "easi"), ("is", "manag"), ("we", "can", "handl"), ("doesnt", "take"),
+             ("run", "by", "themselv"), ("run", "themselv"), ("is", "solv"), ("are", "solv")),
     breaks=frozenset({",", ";", ".", "!", "?", "but", "however", "though", "although", "while", "whereas",
                       "yet", "instead"}),
     numbers=(("zero", 0), ("one", 1), ("two", 2), ("three", 3), ("four", 4), ("five", 5), ("six", 6),
@@ -97,7 +105,7 @@ ENGLISH = Language(
         "been", "being", "about", "into", "out", "up", "own", "yes", "no", "not", "work", "team", "company",
         "business", "thing", "things", "time", "way", "there", "here", "ve", "re", "ll", "s", "t", "d", "m",
         "also", "too", "already", "still", "well", "now", "new", "people", "someone", "something",
-        "everything", "else", "need", "want", "like", "think", "know"
+        "everything", "else", "need", "want", "like", "think", "know", "better", "many", "lot", "lots", "stuff"
     }),
     range_words=frozenset({"to", "or", "and"}),
     adding=frozenset({"and", "plus", "with"}),
@@ -178,6 +186,7 @@ def same_word(typed: _Word, known: _Word) -> bool:
 
 
 GAP = 3  # "which ... to target": up to this many words stand for the dots
+WHOLE = "="  # "=no": a keyword that counts only as the whole answer ("no", not the "no" of "no docs")
 
 
 def _spans(words: Sequence[_Word], phrase: tuple[_Word, ...]) -> list[tuple[int, int]]:
@@ -219,15 +228,18 @@ class _Match:
 
 
 def understand(text: str, options: Sequence[Option], language: Language = ENGLISH,
-               loose: bool = False) -> Understanding:
+               loose: bool = False, several: bool = False) -> Understanding:
     """The options ``text`` names, in option order, with the ambiguous words it also contains.
 
-    ``loose`` (words typed where buttons are offered, always shown for a yes): when no phrase
-    matches, single words of the options' phrases count too, each weighed by how many options
-    share it ("a set pirce" -> the fixed-price vendor); a tie is reported as ambiguous.
+    ``loose`` (words typed where buttons are offered, always shown for a yes): single words of the
+    options' phrases count too, each weighed by how many options share it ("a set pirce" -> the
+    fixed-price vendor), when no phrase matched or, where ``several`` options may be chosen, in the
+    words no phrase used; a tie is reported as ambiguous.
     """
     found = _understand(text, tuple(options), language)
     if not loose or found.ambiguous or set(found.values) & {o.value for o in options if o.exclusive}:
+        return found
+    if found.values and not several:
         return found
     more = _loosely(text, tuple(options), language, found.covered)
     values = set(found.values) | set(more.values)
@@ -240,8 +252,12 @@ def _understand(text: str, options: tuple[Option, ...], language: Language) -> U
     raw = [w.raw for w in typed]
     words = tuple(w.stem for w in typed)
     matches: list[_Match] = []
+    whole = tuple(w for w in raw if w not in language.breaks)
     for option in options:
-        found = {span for phrase in (*option.keywords, option.label) for span in _spans(typed, _phrase(phrase))}
+        found = {span for phrase in (*option.keywords, option.label) if not phrase.startswith(WHOLE)
+                 for span in _spans(typed, _phrase(phrase))}
+        if any(phrase.startswith(WHOLE) and tuple(tokens(phrase[1:])) == whole for phrase in option.keywords):
+            found.add((0, len(typed)))  # "=no": the whole answer is "no"
         unless = [span for phrase in option.unless for span in _spans(typed, _phrase(phrase))]
         matches += [_Match(option.value, s, e) for s, e in found
                     if not any(us <= s and e <= ue for us, ue in unless)]
@@ -272,7 +288,8 @@ def _understand(text: str, options: tuple[Option, ...], language: Language) -> U
 @lru_cache(maxsize=256)
 def _vocabulary(option: Option, language: Language) -> frozenset[_Word]:
     ignored = _stemmed(language).ignored
-    return frozenset(w for phrase in (*option.keywords, option.label) for w in _words(phrase, language)
+    return frozenset(w for phrase in (*option.keywords, option.label) if not phrase.startswith(WHOLE)
+                     for w in _words(phrase, language)
                      if w.stem not in ignored and not w.raw.isdigit() and len(w.raw) > 1)
 
 
@@ -365,14 +382,21 @@ def _number(word: str, numbers: dict[str, float]) -> float | None:
     return slipped[0] if len(slipped) == 1 else None
 
 
-def quantity(text: str, measure: str, language: Language = ENGLISH) -> tuple[float, bool] | None:
-    """A number in ``text`` in the unit of ``measure``, and whether a unit word said what it counts;
-    None if there is no number.
+class Quantity(NamedTuple):
+    value: float  # in the measure's unit; a range's middle
+    said: bool  # a unit word said what the number counts
+    low: float  # a range's ends ("between 10 and 15 people"); both the value otherwise
+    high: float
+
+
+def quantity(text: str, measure: str, language: Language = ENGLISH) -> Quantity | None:
+    """A number in ``text`` in the unit of ``measure``; None if there is no number.
 
     Read as people write it: digits or words ("5", "five", "a dozen", "eigteen"), "40ish", a range
-    taken at its middle ("2-3 years", "two or three years"), "and a half", parts added up
-    ("3 partners and 9 staff", "me + 2 techs"), a unit after the number ("two years" -> 24 months,
-    "6 wks" -> 1.5 months).
+    ("2-3 years", "between 10 and 15 people": its middle, and its ends so that a range across two
+    options can be asked about), "and a half", parts added up ("3 partners and 9 staff", "me + 2
+    techs"), a unit after the number ("two years" -> 24 months, "6 wks", "3 yeras"). The number
+    followed by a unit wins over another ("two restaurants, around 45 staff").
     """
     words = tokens(text.replace("+", " plus "))
     stemmed = [stem(w, language) for w in words]
@@ -387,27 +411,38 @@ def quantity(text: str, measure: str, language: Language = ENGLISH) -> tuple[flo
     units = [(unit, size) for unit_measure, unit, size in language.units if unit_measure == measure]
 
     def unit_after(at: int) -> float | None:
-        for word in stemmed[at + 1:at + 4]:
+        for raw, word in zip(words[at + 1:at + 4], stemmed[at + 1:at + 4], strict=False):
             for unit, size in units:
-                if word == unit or (len(word) >= 5 and typo(word, unit)):
+                if word == unit or (len(raw) >= 5 and (typo(word, unit) or typo(raw, unit + "s"))):
                     return size
         return None
 
-    (at, value), rest = found[0], found[1:]
+    def half(at: int) -> bool:
+        return words[at + 1:at + 4] == ["and", "a", "half"] or words[at + 1:at + 3] == ["and", "half"]
+
+    def unit_of(at: int) -> float | None:
+        return unit_after(at + 3) if words[at + 1:at + 4] == ["and", "a", "half"] else unit_after(at)
+
+    first = next((k for k, (at, _) in enumerate(found) if unit_of(at) is not None
+                  or (k + 1 < len(found) and found[k + 1][0] - at <= 2 and unit_of(found[k + 1][0]) is not None)), 0)
+    (at, value), rest = found[first], found[first + 1:]
+    low = high = value
     if rest and (rest[0][0] - at == 1 or (rest[0][0] - at == 2 and words[at + 1] in language.range_words)):
-        at, value = rest[0][0], (value + rest[0][1]) / 2  # "2-3 years", "two to three years"
+        low, high = value, rest[0][1]  # "2-3 years", "two to three years", "10 and 15 people"
+        at, value = rest[0][0], (value + rest[0][1]) / 2
         rest = rest[1:]
-    if words[at + 1:at + 4] == ["and", "a", "half"] or words[at + 1:at + 3] == ["and", "half"]:
+    if half(at):
         value += 0.5
-    said = unit_after(at + 3) if words[at + 1:at + 4] == ["and", "a", "half"] else unit_after(at)
+        low, high = low + 0.5, high + 0.5
+    said = unit_of(at)
     if measure in language.counted:
         for i, more in rest:  # "3 partners and 9 staff": the parts add up
             if words[i - 1] in language.adding or (i >= 2 and words[i - 2] in language.adding):
-                value += more
+                value, low, high = value + more, low + more, high + more
         if at > 0 and words[at - 1] in language.adding and any(w in language.self_words for w in words[:at - 1]):
-            value += 1  # "me + 2 techs"
+            value, low, high = value + 1, low + 1, high + 1  # "me + 2 techs"
     size = said if said is not None else 1.0
-    return value * size, said is not None
+    return Quantity(value * size, said is not None, min(low, high) * size, max(low, high) * size)
 
 
 def match_options(text: str, options: Sequence[Option]) -> list[str]:

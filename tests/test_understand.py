@@ -174,7 +174,26 @@ def test_words_that_could_mean_two_tasks_are_asked_about_not_guessed(dialog: Dia
     ("eigteen months", "months", (18, True)), ("6 wks", "months", (1.5, True)),
 ])
 def test_quantities_are_read_with_their_unit(text: str, measure: str, expected: tuple | None) -> None:
-    assert quantity(text, measure) == expected
+    found = quantity(text, measure)
+    assert (found if found is None else (found.value, found.said)) == expected
+
+
+@pytest.mark.parametrize(("text", "measure", "low", "high"), [
+    ("between 10 and 15 people", "people", 10, 15), ("1-2 years", "months", 12, 24), ("5 people", "people", 5, 5),
+    ("two restaurants, around 45 staff total", "people", 45, 45), ("next 3 yeras", "months", 36, 36),
+])
+def test_a_range_keeps_its_ends_and_the_number_with_a_unit_wins(text: str, measure: str, low: float,
+                                                                 high: float) -> None:
+    found = quantity(text, measure)
+    assert found is not None and (found.low, found.high) == (low, high)
+
+
+def test_a_range_across_two_options_is_asked_about(engine) -> None:
+    step = engine.answer(_at("size"), "between 10 and 15 people")
+    assert step.hint is not None and step.hint.code == "ambiguous"
+    assert step.hint.params["values"] == ["small", "medium"] and "size" not in step.state.answers
+    inside = engine.answer(_at("horizon"), "2-3 years")
+    assert inside.hint is not None and inside.hint.code == "understood" and inside.proposed == ("multi_year",)
 
 
 # -- words and numbers typed at button questions (the engine) ---------------------------------------
@@ -204,6 +223,8 @@ def test_words_at_a_button_question_mean_an_option_shown_for_a_yes(engine, quest
     ("size", "we're 40ish", "medium"),  # at the head count any number is people
     ("relation", "one off job with a set pirce", "vendor"),  # single words of the options' phrases, a typo
     ("process", "yes", "documented"),  # "yes" is an option's word here, not a confirmation of nothing
+    ("process", "no", "informal"),
+    ("process", "our office manager knows how, no docs", "partly"),  # "=no" is only the whole answer
     ("past", "never tried it", "none"),
 ])
 def test_more_words_at_button_questions(engine, question: str, typed: str, meant: str) -> None:
@@ -287,19 +308,19 @@ def test_the_labelled_corpus_meets_the_goals_and_check_prints_the_table(dialog: 
 
 
 def test_held_out_phrases_and_answers_keep_what_was_gained(dialog: Dialog) -> None:
-    """tests/fixtures/understanding_unseen.yaml is never tuned on (README: the figures). Before this
-    round the same files scored precision 0.86, recall 0.79 on the phrases and 0.39 on the typed
-    answers; now 0.88, 0.86 and 0.80, below the goals of 0.95, 0.9 and 0.9. These floors keep what
-    was gained; they are not the goals."""
+    """tests/fixtures/understanding_unseen.yaml was written blind and is never tuned on (README: the
+    figures). The previous release scored precision 0.83, recall 0.73 on its phrases and 0.30 on its
+    typed answers; this one 0.87, 0.86 and 0.85, below the goals of 0.95, 0.9 and 0.9. These floors
+    keep what was gained; they are not the goals."""
     from advisor.corpus import load_answers, load_corpus, score, score_answers, understanding_question
     from tests.conftest import FIXTURES
 
     question = understanding_question(dialog)
     result = score(load_corpus(FIXTURES / "understanding_unseen.yaml", question), question)
-    assert result.phrases >= 250
-    assert result.total.precision >= 0.86 and result.total.recall >= 0.84
+    assert result.phrases >= 160
+    assert result.total.precision >= 0.85 and result.total.recall >= 0.84
     answers = score_answers(load_answers(FIXTURES / "understanding_unseen.yaml", dialog), dialog)
-    assert answers.total.answers >= 150 and answers.total.rate >= 0.78
+    assert answers.total.answers >= 170 and answers.total.rate >= 0.83
 
 
 def test_a_typed_answer_with_an_unknown_question_or_option_is_named(tmp_path, dialog: Dialog) -> None:
