@@ -182,6 +182,10 @@ def cmd_telegram(args: argparse.Namespace) -> int:
                 path=str(settings["path"]), url=str(settings["webhook_url"]), secret=str(settings["secret"])))
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
+            refused = getattr(app.bot, "refused", None)
+            if refused is not None:  # while polling: it stopped the bot rather than live on deaf
+                raise AdvisorError(f"the Bot API at {api_url} refused TELEGRAM_BOT_TOKEN while polling "
+                                   f"({str(refused).replace(token, '<token>')}): check the token")
     except InvalidToken:
         raise AdvisorError(f"the Bot API at {api_url} refused TELEGRAM_BOT_TOKEN: check the token") from None
     except BadRequest as error:  # a subclass of NetworkError: the API answered, and said no

@@ -20,8 +20,12 @@ a ``RetryAfter`` back to the handler. ``Pacer`` instead:
   seconds waited a second each after the third);
 * leaves alone what is not a message: ``answerCallbackQuery``, ``sendChatAction``,
   ``editMessageReplyMarkup``, ``getUpdates``, ``getMe``, ``setMyCommands`` ... go at once;
-* honours ``RetryAfter``: the request waits ``retry_after`` and is made again (``max_retries``
-  times), and every message waits with it, since a 429 means the pace was too fast for Telegram.
+* honours ``RetryAfter`` for what Telegram asked to pause: the request waits ``retry_after`` and is
+  made again (``max_retries`` times), and the other messages to the same chat wait with it; other
+  chats go on (before, a ``retry_after: 25`` on the sales group held an unrelated prospect's next
+  question for 24.5 s). A 429 on a request without a chat pauses every message. A ``retry_after``
+  over ``max_wait`` (30 s) is not waited out here: the request fails at once, and its caller decides
+  (the lead-card outbox keeps the card and tries again later).
 
 Requests keep their order: each one reserves its departure time when it arrives (first come,
 first served), so the messages of one chat leave in the order they were sent.
@@ -94,6 +98,7 @@ class Pacer(BaseRateLimiter[int]):
         group_per_minute: float | None = 20.0,
         group_burst: int = 3,
         max_retries: int = 2,
+        max_wait: float = 30.0,
         paced_methods: frozenset[str] = PACED_METHODS,
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -106,13 +111,15 @@ class Pacer(BaseRateLimiter[int]):
         self.group_interval = 60.0 / group_per_minute if group_per_minute else None
         self.group_burst = group_burst
         self.max_retries = max_retries
+        self.max_wait = max_wait
         self.paced_methods = paced_methods
         self._clock = clock
         self._overall = _Gcra(window / overall_per_second)
         self._limit = max(1, int(overall_per_second))
         self._departures: deque[float] = deque()  # actual departure times, newest last
         self._chats: dict[int | str, _Gcra] = {}
-        self._paused_until = 0.0
+        self._paused_until = 0.0  # every message waits (a 429 without a chat)
+        self._chat_paused: dict[int | str, float] = {}  # one chat waits (a 429 for that chat)
         self.waited = 0.0  # seconds requests spent waiting here, for the curious
         self.retries = 0  # RetryAfter errors seen
 
@@ -133,7 +140,7 @@ class Pacer(BaseRateLimiter[int]):
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         paced = endpoint in self.paced_methods
         retries = self.max_retries if rate_limit_args is None else int(rate_limit_args)
-        chat = _chat_key(data.get("chat_id")) if paced else None
+        chat = _chat_key(data.get("chat_id"))
         attempt = 0
         while True:
             if paced:
@@ -142,16 +149,24 @@ class Pacer(BaseRateLimiter[int]):
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
                 self.retries += 1
-                if attempt >= retries:
+                delay = retry_after_seconds(error)
+                if attempt >= retries or delay > self.max_wait:
                     raise
                 attempt += 1
-                delay = _seconds(error)
                 log.warning("%s: Telegram asks to wait %.1f s (retry %d of %d)", endpoint, delay, attempt, retries)
-                self._paused_until = max(self._paused_until, self._clock() + delay)
+                until = self._clock() + delay
+                if chat is None:
+                    self._paused_until = max(self._paused_until, until)
+                else:
+                    self._chat_paused[chat] = max(self._chat_paused.get(chat, 0.0), until)
                 await asyncio.sleep(delay)
 
     async def _wait_turn(self, chat: int | str | None) -> None:
         start = self._clock()
+        if chat is not None and chat in self._chat_paused:
+            await self._sleep_until(self._chat_paused[chat])
+            if self._chat_paused.get(chat, 0.0) <= self._clock():
+                self._chat_paused.pop(chat, None)
         if chat is not None:
             limiter = self._chat_limiter(chat, start)
             if limiter is not None:
@@ -202,7 +217,7 @@ def _chat_key(chat_id: Any) -> int | str | None:
     return str(chat_id)  # @channelusername
 
 
-def _seconds(error: RetryAfter) -> float:
+def retry_after_seconds(error: RetryAfter) -> float:
     value = getattr(error, "_retry_after", None)  # a timedelta; the public attribute may warn
     if isinstance(value, timedelta):
         return value.total_seconds()

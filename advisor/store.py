@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,19 @@ def m006_search_index_follows_answers_only(db: Database) -> None:
         ' VALUES (new.rowid, new."answers", new."summary");\nEND')
 
 
-SCHEMA_VERSION = 6  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
+@migrations()
+def m007_consent_asked_and_cards_sent(db: Database) -> None:
+    """When the consent question was put to the person: consent counts only where it was asked (a
+    forged consent button on an unfinished conversation queued lead cards). And the lead cards sent
+    to the sales chat (chat and message ids), so that /forget removes them there too."""
+    db["conversations"].add_column("consent_asked_at", str)
+    cards = db.table("sent_cards")
+    cards.create({"conversation_id": int, "chat_id": int, "message_id": int, "sent_at": str},
+                 pk=("chat_id", "message_id"), not_null={"conversation_id", "sent_at"})
+    cards.create_index(["conversation_id"])
+
+
+SCHEMA_VERSION = 7  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
 
 # The update being handled, set by the channel around each update: every write of a conversation
 # records it in the same transaction, so a crash either keeps both or neither.
@@ -207,6 +219,7 @@ class Conversation:
     recommendation: dict[str, Any] | None
     summary: str | None
     consent_at: str | None = None
+    consent_asked_at: str | None = None
     contact: dict[str, Any] | None = None
     nudged_at: str | None = None
     asked_question: str | None = None
@@ -233,6 +246,7 @@ class Conversation:
             recommendation=json.loads(row["recommendation"]) if row["recommendation"] else None,
             summary=row["summary"],
             consent_at=row.get("consent_at"),
+            consent_asked_at=row.get("consent_asked_at"),
             contact=json.loads(row["contact"]) if row.get("contact") else None,
             nudged_at=row.get("nudged_at"),
             asked_question=row.get("asked_question"),
@@ -409,6 +423,17 @@ class Store:
         return [(int(a), int(c), str(e)) for a, c, e in self.db.execute(
             "SELECT id, conversation_id, event FROM lead_alerts ORDER BY id LIMIT ?", [limit]).fetchall()]
 
+    def card_sent(self, conversation_id: int, chat_id: int, message_id: int) -> None:
+        """A lead card about this conversation is in the sales chat (removed there on /forget)."""
+        self.db.execute("INSERT OR IGNORE INTO sent_cards (conversation_id, chat_id, message_id, sent_at)"
+                        " VALUES (?, ?, ?, ?)", [conversation_id, chat_id, message_id, now()])
+
+    def cards_of(self, channel: str, user_id: str) -> list[tuple[int, int]]:
+        """(chat id, message id) of every lead card sent about the person's conversations."""
+        return [(int(c), int(m)) for c, m in self.db.execute(
+            "SELECT chat_id, message_id FROM sent_cards WHERE conversation_id IN"
+            " (SELECT id FROM conversations WHERE channel = ? AND user_id = ?)", [channel, user_id]).fetchall()]
+
     def alert_done(self, alert_id: int) -> None:
         """Delivered (or given up on): the alert leaves the outbox."""
         self.db.execute("DELETE FROM lead_alerts WHERE id = ?", [alert_id])
@@ -450,6 +475,20 @@ class Store:
             self._compact_search_index()
         return len(ids)
 
+    def ask_consent(self, conversation_id: int) -> None:
+        """The consent question was put to the person, for this conversation's advice."""
+        with self.db.atomic():
+            self.db.execute("UPDATE conversations SET consent_asked_at = COALESCE(consent_asked_at, ?)"
+                            " WHERE id = ?", [now(), conversation_id])
+
+    def cards_today(self, channel: str, user_id: str) -> int:
+        """How many of the person's conversations made lead cards in the last 24 hours: each one
+        completed (a card), and perhaps consented or shared a contact (more cards for the same one)."""
+        since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return int(self.db.execute(
+            "SELECT COUNT(*) FROM conversations WHERE channel = ? AND user_id = ? AND completed_at >= ?",
+            [channel, user_id, since]).fetchone()[0])
+
     def record_consent(self, conversation_id: int) -> None:
         """The person agreed that an expert may contact them about this conversation's advice."""
         with self.db.atomic():
@@ -474,6 +513,7 @@ class Store:
             self.db.conn.executemany("DELETE FROM turns WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM reviews WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM lead_alerts WHERE conversation_id = ?", [(i,) for i in ids])
+            self.db.conn.executemany("DELETE FROM sent_cards WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.execute("DELETE FROM conversations WHERE channel = ? AND user_id = ?", [channel, user_id])
             self.db.execute("DELETE FROM blocked WHERE channel = ? AND user_id = ?", [channel, user_id])
             self._record_update()

@@ -475,19 +475,9 @@ def inprocess_app(kind: str, stub: Any, db: Path | None = None) -> tuple[Any, An
     import advisor.channels.telegram as tg
     from advisor.service import build_service
 
-    class StubbedBuilder(ApplicationBuilder):
-        def build(self):  # type: ignore[no-untyped-def]
-            self.request(stub).get_updates_request(StubRequest()).updater(None)
-            return super().build()
-
     service = build_service(db or ":memory:")
-    original = tg.ApplicationBuilder
-    tg.ApplicationBuilder = StubbedBuilder  # type: ignore[misc]
-    try:
-        app = tg.build_application(service, TOKEN, "http://stub.invalid", tg.Options(nudge_after=None),
-                                   rate_limit=False)
-    finally:
-        tg.ApplicationBuilder = original  # type: ignore[misc]
+    app = tg.build_application(service, TOKEN, "http://stub.invalid", tg.Options(nudge_after=None),
+                               rate_limit=False, requests=(stub, StubRequest()), updater=False)
     return app, service
 
 

@@ -602,6 +602,7 @@ class FakeBotAPI:
         self.token = token
         self.username = username
         self.latency = latency
+        self.clock_offset = 0.0  # seconds added to the fake's clock (message dates, the 48-hour rule)
         self.max_messages_per_second = max_messages_per_second
         self.strict_html_entities = strict_html_entities
         bot_id = token.split(":", 1)[0]
@@ -791,7 +792,7 @@ class FakeBotAPI:
     # ---------------------------------------------------------------- helpers (lock held)
 
     def _now(self) -> int:
-        return int(time.time())
+        return int(time.time() + self.clock_offset)
 
     def _chat(self, params: dict[str, Any]) -> tuple[int, _Chat]:
         chat_id = params.get("chat_id")
@@ -1054,6 +1055,8 @@ class FakeBotAPI:
 
     def _delete_message(self, params: dict[str, Any]) -> bool:
         _chat_id, chat, message = self._target_message(params, editing=False)
+        if message.date < self._now() - 48 * 3600:  # Telegram: only messages sent in the last 48 hours
+            raise _bad("message can't be deleted")
         del chat.messages[message.message_id]
         return True
 
@@ -1230,6 +1233,9 @@ class FakeBotAPI:
                 raise ValueError(f"chat {chat_id} has no user text message {message_id} to edit")
             message.text = message.plain = text
             message.entities = []
+            if text.startswith("/"):  # Telegram parses the edited text's entities anew
+                command = text.split(maxsplit=1)[0]
+                message.entities = [{"type": "bot_command", "offset": 0, "length": utf16_length(command)}]
             message.edit_date = self._now()
             return self._push("edited_message", self._message_json(chat_id, message))
 
@@ -1372,6 +1378,15 @@ class FakeBotAPI:
             if chat is None:
                 return []
             return [self._as_dict(m) for m in chat.messages.values() if m.from_bot]
+
+    def last_user_message_id(self, chat_id: int) -> int:
+        """The message_id of the newest message a user sent in the chat (to edit it later)."""
+        with self._lock:
+            chat = self._chats.get(chat_id)
+            ids = [m.message_id for m in chat.messages.values() if not m.from_bot] if chat else []
+            if not ids:
+                raise ValueError(f"no user message in chat {chat_id}")
+            return max(ids)
 
     def last_message(self, chat_id: int) -> dict[str, Any] | None:
         found = self.messages(chat_id)

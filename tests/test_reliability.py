@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -205,7 +206,9 @@ class FlakyGateway:
     """An HTTP hop between the bot and the fake Bot API that loses getUpdates answers as a gateway does.
 
     ``faults``: applied one by one to getUpdates answers that carry updates: "502"/"504" answers with
-    that status instead (the fake delivered, the bot never heard), "drop" hangs up without an answer.
+    that status instead (the fake delivered, the bot never heard), "drop" hangs up without an answer,
+    "401"/"404" refuse the token as Telegram does, "not_a_list" answers ok with a result that is no list,
+    "429" asks the bot to wait 100,000 s.
     ``hold(update_id)``: a getUpdates with a higher offset (the bot confirming that update) is held
     here and never reaches the fake, as if the bot died before confirming; ``release()`` ends that.
     ``events``: (monotonic time, what) for each getUpdates: "forwarded", a fault, or "held".
@@ -293,7 +296,16 @@ class FlakyGateway:
                 with suppress(OSError):
                     handler.connection.shutdown(socket.SHUT_RDWR)
                 return
-            description = {"502": "Bad Gateway", "504": "Gateway Timeout"}[fault]
+            if fault == "429":
+                self.reply(handler, 429, json.dumps({"ok": False, "error_code": 429, "description":
+                                                     "Too Many Requests: retry after 100000",
+                                                     "parameters": {"retry_after": 100000}}).encode())
+                return
+            if fault == "not_a_list":
+                self.reply(handler, 200, b'{"ok": true, "result": {"update_id": 1}}')
+                return
+            description = {"502": "Bad Gateway", "504": "Gateway Timeout", "401": "Unauthorized",
+                           "404": "Not Found"}[fault]
             self.reply(handler, int(fault), json.dumps(
                 {"ok": False, "error_code": int(fault), "description": description}).encode())
             return
@@ -918,6 +930,109 @@ def test_errors_on_getupdates_back_off_and_lose_nothing(fake_api, gateway, start
     output = bot.output()
     assert fake.token not in output and fake.token.split(":")[1] not in output  # not even in a traceback
     assert bot.stop() == 0
+
+
+def test_an_update_that_cannot_be_parsed_is_skipped_confirmed_and_logged_by_id_only(fake_api, start_bot, db):
+    fake = fake_api
+    bot = start_bot(fake, env={"ADVISOR_LOG_LEVEL": "INFO"}, db=db)
+    mallory = {"id": 666, "is_bot": False, "first_name": "Mallory"}
+    chat = {"id": 666, "type": "private", "first_name": "Mallory"}
+    bad = [
+        {"message": {"message_id": 1, "date": "yesterday", "from": mallory, "chat": chat, "text": "secret words"}},
+        {"message": {"message_id": 2, "from": mallory, "chat": chat, "text": "secret words"}},  # no date
+        {"callback_query": {"id": "77", "chat_instance": "1", "data": "x", "message": {
+            "message_id": 3, "date": 1, "chat": chat, "text": "secret words"}}},  # no from
+        {"message": {"message_id": 4, "date": 1, "from": mallory, "chat": chat, "text": "secret words",
+                     "entities": "x"}},
+    ]
+    ids = [fake.push_update(update) for update in bad]
+    fake.send_text(ALICE, "/start")  # in the same batch as the bad ones
+    fake.wait_for_message(ALICE, contains="Question 1 of", timeout=20)
+    tw.barrier(fake, ALICE)
+    confirmed = [c.params.get("offset") or 0 for c in fake.calls if c.method == "getUpdates"]
+    assert max(confirmed) > max(ids)  # confirmed: a restart is not stuck on them either
+    output = bot.output()
+    assert "secret words" not in output and "Mallory" not in output and "CRITICAL" not in output, output
+    unreadable = [ids[0], ids[1], ids[3]]  # the press without "from" parses, and is ignored downstream
+    assert all(f"skipped update {i}" in output for i in unreadable), output
+    polls = [c for c in fake.calls if c.method == "getUpdates"]
+    assert len(polls) < 40, f"{len(polls)} getUpdates calls: fetching the same batch again and again"
+    assert bot.stop() == 0
+    log_is_clean(bot)
+
+
+@pytest.mark.parametrize("fault", ["401", "404"])
+def test_a_refused_token_while_polling_exits_non_zero_with_one_line_instead_of_living_on_deaf(
+        fault, fake_api, gateway, start_bot, db):
+    fake = fake_api
+    bot = start_bot(fake, env={"TELEGRAM_API_URL": gateway.url}, db=db)
+    gateway.faults = [fault]
+    fake.send_text(ALICE, "/start")
+    try:
+        code = bot.process.wait(15)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running after the token was refused:\n{bot.output()}") from None
+    output = bot.output()
+    assert code == 1, output
+    assert "refused TELEGRAM_BOT_TOKEN while polling" in output, output
+    assert "Traceback" not in output and fake.token not in output, output
+
+
+def test_a_getupdates_answer_that_is_not_a_list_is_retried_with_back_off(fake_api, gateway, start_bot, db):
+    fake = fake_api
+    bot = start_bot(fake, env={"TELEGRAM_API_URL": gateway.url}, db=db)
+    gateway.faults = ["not_a_list", "not_a_list"]
+    fake.send_text(ALICE, "/start")
+    fake.wait_for_message(ALICE, contains="Question 1 of", timeout=30)
+    kinds = [(at, what) for at, what in gateway.events if what != "held"]
+    faults = [at for at, what in kinds if what == "not_a_list"]
+    assert len(faults) == 2 and faults[1] - faults[0] >= 0.8  # backed off, not a tight loop
+    assert bot.process.poll() is None
+    assert bot.stop() == 0
+    log_is_clean(bot)
+
+
+def test_a_huge_retry_after_on_getupdates_does_not_stop_sigterm(fake_api, gateway, start_bot, db):
+    fake = fake_api
+    bot = start_bot(fake, env={"TELEGRAM_API_URL": gateway.url}, db=db)
+    gateway.faults = ["429"]
+    fake.send_text(ALICE, "/start")
+    wait_until(lambda: any(what == "429" for _at, what in gateway.events), what="the 429 on getUpdates")
+    time.sleep(0.5)  # the bot is waiting now
+    start = time.monotonic()
+    code = bot.stop()
+    assert code == 0 and time.monotonic() - start < 5, bot.output()
+    log_is_clean(bot)
+
+
+def test_an_edited_old_command_does_not_run_again_and_a_business_message_starts_nothing(fake_api, start_bot, db):
+    fake = fake_api
+    bot = start_bot(fake, db=db)
+    tw.start(fake, ALICE)
+    tw.answer_line(fake, ALICE, "3")  # stage: Question 2 now
+    fake.send_text(ALICE, "/back")
+    fake.wait_for_message(ALICE, contains="Question 1 of", after=tw.newest_id(fake, ALICE) - 1)
+    back = fake.last_user_message_id(ALICE)
+    tw.answer_line(fake, ALICE, "3")
+    tw.barrier(fake, ALICE)
+    assert rows(db, "SELECT state FROM conversations") == [("size",)]
+    before = tw.exported(db, ALICE)
+    assert before[0]["answers"] == {"stage": "growing"} and before[0]["status"] == "in_progress"
+    fake.send_text(ALICE, "hello")
+    fake.edit_text(ALICE, fake.last_user_message_id(ALICE), "/restart")  # an edit: Telegram sends edited_message
+    fake.edit_text(ALICE, back, "/back")
+    tw.barrier(fake, ALICE)
+    after = tw.exported(db, ALICE)
+    assert [(c["status"], c["answers"]) for c in after] == [("in_progress", {"stage": "growing"})]
+    assert rows(db, "SELECT state FROM conversations") == [("size",)]  # not moved back to the stage
+    person = {"id": 555, "is_bot": False, "first_name": "Biz"}
+    fake.push_update({"business_message": {
+        "message_id": 1, "date": 1, "business_connection_id": "bc1", "from": person,
+        "chat": {"id": 555, "type": "private", "first_name": "Biz"}, "text": "/start",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}})
+    tw.barrier(fake, ALICE)
+    assert rows(db, "SELECT COUNT(*) FROM conversations WHERE user_id = '555'") == [(0,)]
+    log_is_clean(bot)
 
 
 def test_a_400_is_not_retried(fake_api, start_bot, db):

@@ -50,7 +50,8 @@ def test_an_old_database_keeps_every_conversation_and_turn(old_db):
         completed, in_progress = store.get(1), store.get(2)
         assert completed.status == "completed" and completed.ref == "rep_alice"
         assert completed.state.answers["tasks"] == ["telemarketing"]
-        assert completed.recommendation["readiness_score"] == 44
+        # made by the advisor of the fixture's time: the rules of version 2 (dialog v2) score these answers 36
+        assert completed.recommendation["readiness_score"] == (44 if version < 6 else 36)
         assert in_progress.state.current == "core" and in_progress.state.history == ("stage", "size")
         assert in_progress.state.failures == 1
         assert [t["text"] for t in store.transcript(1)] == ["Where is your company today?", "Growing: scaling up"]

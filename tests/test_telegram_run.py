@@ -18,6 +18,7 @@ import logging
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -312,6 +313,29 @@ def test_webhook_mode_accepts_only_updates_with_the_secret_and_answers_through_t
     assert not any(c.method == "getUpdates" for c in fake_api.calls)  # no polling in webhook mode
     assert bot.stop() == 0
     assert fake_api.refusals == []
+
+
+def test_webhook_mode_answers_200_only_once_the_update_is_handled_and_committed(fake_api, start_bot, tmp_path):
+    port = closed_port()
+    bot, _call = start_webhook_bot(fake_api, start_bot, port)
+    fake_api.add_chat(42)
+    fake_api.latency = 0.3  # every call to the Bot API takes a while: handling the update does too
+    assert post_update(port, start_update(7, 42), secret="s3cret") == 200
+    texts = [m["plain"] for m in fake_api.messages(42)]  # no waiting: it is done when acknowledged
+    assert any(WELCOME in t for t in texts) and any("Question 1 of" in t for t in texts), texts
+    with sqlite3.connect(tmp_path / "advisor.db") as connection:
+        assert connection.execute("SELECT update_id FROM processed_updates").fetchall() == [(7,)]
+    fake_api.latency = 0.0
+    assert bot.stop() == 0
+
+
+def test_the_webhook_path_is_matched_literally(fake_api, start_bot):
+    port = closed_port()
+    bot, _call = start_webhook_bot(fake_api, start_bot, port, TELEGRAM_WEBHOOK_PATH="tele.gram")
+    fake_api.add_chat(42)
+    assert post_update(port, start_update(1, 42), secret="s3cret", path="teleXgram") == 404
+    assert post_update(port, start_update(2, 42), secret="s3cret", path="tele.gram") == 200
+    assert bot.stop() == 0
 
 
 def test_webhook_mode_keeps_the_webhook_secret_out_of_the_logs(fake_api, start_bot):

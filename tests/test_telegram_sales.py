@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,8 @@ def sales_bot(fake_api, start_bot, tmp_path: Path):
 def test_a_completed_conversation_posts_a_lead_card_to_the_sales_chat(fake_api, sales_bot, tmp_path: Path):
     complete(fake_api, PROSPECT, ref="rep_alice", first_name="Tom")
     card = fake_api.wait_for_message(SALES_CHAT, contains="New recommendation")["text"]
-    assert "Tom" in card and "rep_alice" in card and "/lead 1" in card
+    assert "rep_alice" in card and "/lead 1" in card
+    assert "Tom" not in card and "(no name given)" in card  # no consent: not even the Telegram first name
     # the score line starts with the verdict (the tasks are only partly written down: prepare first),
     # then what the recommendation stored says
     [record] = tw.exported(tmp_path / "advisor.db", PROSPECT)
@@ -70,17 +72,22 @@ def test_contact_details_reach_the_card_only_with_consent(fake_api, sales_bot):
 
 def test_asking_for_an_expert_after_the_advice_alerts_sales_twice_with_the_phone_at_last(fake_api, sales_bot):
     complete(fake_api, PROSPECT, first_name="Tom")
+    ask_for_an_expert_and_consent(fake_api)
+    fake_api.wait_for_message(SALES_CHAT, contains="Waiting for their phone number")
+    fake_api.wait_for_message(PROSPECT, contains="share your phone number")
+    fake_api.send_contact(PROSPECT, "+44 20 7946 0958", "Tom")
+    card = fake_api.wait_for_message(SALES_CHAT, contains="shared contact details")["text"]
+    assert "Tom" in card and "+44 20 7946 0958".replace(" ", "") in card.replace(" ", "")
+
+
+def ask_for_an_expert_and_consent(fake_api) -> None:
+    """After the advice: press "talk to an expert", then "Yes" at the consent question."""
     what_next = fake_api.wait_for_message(PROSPECT, contains="What next?")
     expert = next(data for text, data in fake_api.buttons(what_next) if "expert" in text)
     fake_api.press(PROSPECT, what_next["message_id"], expert)
     consent = fake_api.wait_for_message(PROSPECT, contains="Do you agree?")
     yes = next(data for text, data in fake_api.buttons(consent) if text.startswith("Yes"))
     fake_api.press(PROSPECT, consent["message_id"], yes)
-    fake_api.wait_for_message(SALES_CHAT, contains="Waiting for their phone number")
-    fake_api.wait_for_message(PROSPECT, contains="share your phone number")
-    fake_api.send_contact(PROSPECT, "+44 20 7946 0958", "Tom")
-    card = fake_api.wait_for_message(SALES_CHAT, contains="shared contact details")["text"]
-    assert "Tom" in card and "+44 20 7946 0958".replace(" ", "") in card.replace(" ", "")
 
 
 def test_admins_get_stats_leads_a_lead_and_a_csv_export(fake_api, sales_bot, tmp_path: Path):
@@ -279,3 +286,100 @@ async def test_a_card_that_cannot_be_made_is_dropped_and_does_not_hold_back_the_
     assert await channel.deliver_alerts(sales) is False
     assert len(sales.cards) == 1 and "rep_fine" in sales.cards[0]
     assert service.store.pending_alerts() == []
+
+
+
+def _ids(db: Path, status: str) -> list[int]:
+    with sqlite3.connect(db) as connection:
+        return [row[0] for row in connection.execute("SELECT id FROM conversations WHERE status = ?", [status])]
+
+
+def _outbox_drained(db: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as connection:
+            if connection.execute("SELECT COUNT(*) FROM lead_alerts").fetchone()[0] == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("lead cards still queued after 20 s")
+
+
+def test_a_forged_consent_makes_no_card_where_the_advice_was_not_shown_or_the_question_not_asked(
+        fake_api, sales_bot, tmp_path: Path):
+    db = tmp_path / "advisor.db"
+    fake_api.send_text(PROSPECT, "/start")
+    question = fake_api.wait_for_message(PROSPECT, contains="Question 1 of")
+    for _ in range(3):  # the flood: forge consent on one's own unfinished conversation, start over, again
+        [open_id] = _ids(db, "in_progress")
+        fake_api.press(PROSPECT, question["message_id"], f"c:{open_id}:yes", strict=False)
+        tw.barrier(fake_api, PROSPECT)
+        last = fake_api.messages(PROSPECT)[-1]["message_id"]
+        fake_api.send_text(PROSPECT, "/restart")
+        question = fake_api.wait_for_message(PROSPECT, contains="Question 1 of", after=last)
+    type_answers(fake_api, PROSPECT, SALES_TEAM)  # the advice is shown, but the consent question never asked
+    what_next = fake_api.wait_for_message(PROSPECT, contains="What next?")
+    [finished] = _ids(db, "completed")
+    fake_api.press(PROSPECT, what_next["message_id"], f"c:{finished}:yes", strict=False)
+    tw.barrier(fake_api, PROSPECT)
+    fake_api.wait_for_message(SALES_CHAT, contains="New recommendation")
+    _outbox_drained(db)
+    cards = [m["plain"] for m in fake_api.messages(SALES_CHAT)]
+    assert not any("wants to talk to an expert" in card for card in cards), cards
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM conversations WHERE consent_at IS NOT NULL").fetchone() == (0,)
+
+
+def test_one_person_makes_lead_cards_for_at_most_three_conversations_a_day(fake_api, sales_bot, tmp_path: Path):
+    complete(fake_api, PROSPECT)
+    for _ in range(3):
+        last = fake_api.messages(PROSPECT)[-1]["message_id"]
+        fake_api.send_text(PROSPECT, "/restart")
+        fake_api.wait_for_message(PROSPECT, contains="Question 1 of", after=last)
+        type_answers(fake_api, PROSPECT, SALES_TEAM)
+        fake_api.wait_for_message(PROSPECT, contains="What next?", after=last)
+    assert len(_ids(tmp_path / "advisor.db", "completed")) == 4
+    _outbox_drained(tmp_path / "advisor.db")
+    cards = [m["plain"] for m in fake_api.messages(SALES_CHAT) if "New recommendation" in m["plain"]]
+    assert len(cards) == 3, cards
+
+
+def test_a_phone_book_contact_without_a_user_id_is_not_taken_as_the_persons_own(fake_api, sales_bot, tmp_path: Path):
+    complete(fake_api, PROSPECT, first_name="Tom")
+    ask_for_an_expert_and_consent(fake_api)
+    fake_api.wait_for_message(PROSPECT, contains="share your phone number")
+    person = {"id": PROSPECT, "is_bot": False, "first_name": "Tom"}
+    fake_api.push_update({"message": {  # someone else's number from the phone book: no user_id
+        "message_id": 999, "date": int(time.time()), "from": person,
+        "chat": {"id": PROSPECT, "type": "private", "first_name": "Tom"},
+        "contact": {"phone_number": "+15550100", "first_name": "Bob"}}})
+    tw.barrier(fake_api, PROSPECT)
+    _outbox_drained(tmp_path / "advisor.db")
+    assert not any("shared contact details" in m["plain"] for m in fake_api.messages(SALES_CHAT))
+    with sqlite3.connect(tmp_path / "advisor.db") as connection:
+        assert connection.execute("SELECT contact FROM conversations").fetchall() == [(None,)]
+
+
+@pytest.mark.parametrize("days_later", [0, 3])
+def test_forget_removes_the_persons_lead_cards_from_the_sales_chat(fake_api, start_bot, tmp_path: Path,
+                                                                   days_later):
+    fake_api.add_chat(SALES_CHAT, first_name="Sales", chat_type="supergroup")
+    bot = start_bot(fake_api, env=SETTINGS, db=tmp_path / "advisor.db")
+    complete(fake_api, PROSPECT, first_name="Tom")
+    card = fake_api.wait_for_message(SALES_CHAT, contains="New recommendation")
+    _outbox_drained(tmp_path / "advisor.db")
+    fake_api.clock_offset = days_later * 86400  # after 48 hours Telegram no longer lets the bot delete it
+    fake_api.send_text(PROSPECT, "/forget")
+    confirm = fake_api.wait_for_message(PROSPECT, contains="This cannot be undone")
+    yes = next(data for text, data in fake_api.buttons(confirm) if text.startswith("Yes"))
+    fake_api.press(PROSPECT, confirm["message_id"], yes)
+    fake_api.wait_for_message(PROSPECT, contains="deleted. /start begins anew")
+    tw.barrier(fake_api, PROSPECT)
+    left = {m["message_id"]: m["plain"] for m in fake_api.messages(SALES_CHAT)}
+    if days_later == 0:
+        assert card["message_id"] not in left and fake_api.refusals == []
+    else:
+        assert left[card["message_id"]].startswith("This lead card was removed")
+        assert [r.description for r in fake_api.refusals] == ["Bad Request: message can't be deleted"]
+    assert "Traceback" not in bot.output()
+    with sqlite3.connect(tmp_path / "advisor.db") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM sent_cards").fetchone() == (0,)

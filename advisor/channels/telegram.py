@@ -60,6 +60,7 @@ from telegram.ext import (
 
 from advisor import AdvisorError, reports
 from advisor.channels.http import AiohttpRequest
+from advisor.channels.polling import GuardedBot
 from advisor.dialog import Question
 from advisor.engine import Step
 from advisor.pacer import Pacer
@@ -71,6 +72,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 ALERT_RETRY_SECONDS = 5.0  # after a network failure, the outbox is tried again this much later
 ALERT_FLUSH_SECONDS = 5.0  # on stop, this long to send what is queued
+CARDS_PER_PERSON_A_DAY = 3  # conversations of one person that make lead cards in 24 hours (forged floods)
 REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MESSAGE_LIMIT = 4096  # UTF-16 code units, after entity parsing
 _TAG = re.compile(r"<[^>]+>")
@@ -257,8 +259,10 @@ class TelegramChannel:
 
     # -- composition ---------------------------------------------------------------------
     def register(self, app: Application) -> None:
-        private = filters.ChatType.PRIVATE
-        app.add_handler(MessageHandler(~private, self.on_group))
+        # New messages only: an edited old "/restart" must not run again, nor a business message start
+        # a conversation (a CommandHandler given filters no longer limits itself to messages).
+        private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+        app.add_handler(MessageHandler(~filters.ChatType.PRIVATE, self.on_group))
         app.add_handler(CommandHandler("start", self.on_start, filters=private))
         app.add_handler(CommandHandler("restart", self.on_restart, filters=private))
         app.add_handler(CommandHandler("back", self.on_back, filters=private))
@@ -272,10 +276,8 @@ class TelegramChannel:
             app.add_handler(CommandHandler(name, self.admin_only(handler), filters=private))
         app.add_handler(CallbackQueryHandler(self.on_press))
         app.add_handler(MessageHandler(private & filters.CONTACT, self.on_contact))
-        app.add_handler(MessageHandler(
-            private & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self.on_text))
-        app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE & filters.COMMAND,
-                                       self.on_unknown_command))
+        app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(MessageHandler(private & filters.COMMAND, self.on_unknown_command))
         app.add_handler(TypeHandler(Update, self.on_anything_else))
         app.add_error_handler(self.on_error)
 
@@ -359,6 +361,10 @@ class TelegramChannel:
         a group 20 messages a minute), and a crash or restart delays the card instead of losing it."""
         if self.options.sales_chat_id is None:
             return
+        if self.service.store.cards_today(CHANNEL, conversation.user_id) > CARDS_PER_PERSON_A_DAY:
+            log.info("no lead card for conversation %s: its person had %d today", conversation.id,
+                     CARDS_PER_PERSON_A_DAY)
+            return
         alert_id = self.service.store.queue_alert(conversation.id, event)
         self._alert_names[alert_id] = telegram_name
         self._alerts_waiting.set()
@@ -391,15 +397,19 @@ class TelegramChannel:
                 try:
                     card = self.renderer.telegram(
                         "lead_card", event=event, id=conversation.id, ref=conversation.ref,
-                        name=reports.name_of(conversation) or name, rec=conversation.recommendation or {},
+                        # the Telegram first name only with consent (declined contact: no name)
+                        name=reports.name_of(conversation) or (name if conversation.consent_at else None),
+                        rec=conversation.recommendation or {},
                         top=reports.top_functions(conversation), contact=reports.contact_of(conversation))
                 except Exception:  # a card that cannot be made must not hold back the ones behind it
                     log.exception("lead alert for conversation %s dropped: its card cannot be made", conversation.id)
                     store.alert_done(alert_id)
                     continue
                 try:
-                    await bot.send_message(self.options.sales_chat_id, card, parse_mode=ParseMode.HTML,
-                                           disable_web_page_preview=True)
+                    sent = await bot.send_message(self.options.sales_chat_id, card, parse_mode=ParseMode.HTML,
+                                                  disable_web_page_preview=True)
+                    if isinstance(sent, Message):
+                        store.card_sent(conversation.id, sent.chat_id, sent.message_id)
                 except (BadRequest, Forbidden) as error:  # refused: sending it again changes nothing
                     log.warning("lead alert for conversation %s not delivered: %s", conversation.id, error)
                 except (NetworkError, RetryAfter) as error:  # the network or the pace: it stays queued
@@ -627,7 +637,7 @@ class TelegramChannel:
         assert message is not None and message.contact is not None
         chat, current = self._current(update)
         shared = message.contact
-        if shared.user_id is not None and str(shared.user_id) != self._user(update):
+        if shared.user_id is None or str(shared.user_id) != self._user(update):
             await self.nudge(update, context, "nudge")  # someone else's card: not consent from its owner
             return
         name = " ".join(filter(None, (shared.first_name, shared.last_name)))
@@ -722,6 +732,7 @@ class TelegramChannel:
             await self.nudge(update, context, None)
             return
         if press.target == "expert":
+            self.service.store.ask_consent(conversation.id)
             keyboard = InlineKeyboardMarkup([[self.button("consent_yes", f"c:{conversation.id}:yes"),
                                               self.button("consent_no", f"c:{conversation.id}:no")]])
             await self.send(chat, self.renderer.telegram("consent"), context, reply_markup=keyboard)
@@ -751,6 +762,9 @@ class TelegramChannel:
         if conversation is not None and conversation.consent_at is not None:
             await self._answer(query, self.renderer.plain("already_answered"))  # a double tap
             return
+        if conversation is not None and (conversation.recommendation is None
+                                         or conversation.consent_asked_at is None):
+            conversation = None  # consent counts only where the advice was shown and the question asked
         await self._answer(query)
         await self._edit_markup(query.message, None)
         if conversation is None:
@@ -769,10 +783,25 @@ class TelegramChannel:
         assert query is not None
         await self._answer(query)
         if press.target == "yes":
+            cards = self.service.store.cards_of(CHANNEL, self._user(update))
             count = self.service.store.forget(CHANNEL, self._user(update))
             await self._edit_text(query.message, self.renderer.telegram("forgotten", count=count))
+            for chat_id, message_id in cards:  # the sales chat's cards about them go too
+                await self._remove_card(context.bot, chat_id, message_id)
         else:
             await self._edit_text(query.message, self.renderer.telegram("forget_cancelled"))
+
+    async def _remove_card(self, bot: Any, chat_id: int, message_id: int) -> None:
+        """Delete a lead card; Telegram lets a bot delete in a group only for 48 hours, after that
+        the card's text is replaced."""
+        try:
+            await bot.delete_message(chat_id, message_id)
+        except TelegramError:
+            try:
+                await bot.edit_message_text(self.renderer.telegram("card_forgotten"), chat_id=chat_id,
+                                            message_id=message_id, parse_mode=ParseMode.HTML)
+            except TelegramError as error:
+                log.warning("a lead card in chat %s stays after /forget: %s", chat_id, error)
 
     # -- everything else -----------------------------------------------------------------
     async def on_group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -918,35 +947,40 @@ def _readable(stamp: str) -> str:
 
 
 def build_application(service: AdvisorService, token: str, api_url: str, options: Options | None = None,
-                      rate_limit: bool = True) -> Application:
-    """The python-telegram-bot Application for the advisor, calling ``{api_url}/bot{token}/{method}``."""
+                      rate_limit: bool = True, requests: tuple[Any, Any] | None = None,
+                      updater: bool = True) -> Application:
+    """The python-telegram-bot Application for the advisor, calling ``{api_url}/bot{token}/{method}``.
+
+    ``requests`` (the request layer for calls and for getUpdates) and ``updater=False`` are for the
+    benchmark, which feeds updates itself and answers calls in memory."""
     api_url = api_url.rstrip("/")
     channel = TelegramChannel(service, options)
     # aiohttp instead of httpx: httpcore's pool costs CPU per request that grows with its size, the
     # most of the bot's CPU with a few hundred people at once (see advisor/channels/http.py)
-    requests = (AiohttpRequest(connection_pool_size=64, pool_timeout=30.0), AiohttpRequest(connection_pool_size=1))
+    requests = requests or (AiohttpRequest(connection_pool_size=64, pool_timeout=30.0),
+                            AiohttpRequest(connection_pool_size=1))
 
     async def post_shutdown(app: Application) -> None:
         await channel.post_stop(app)  # PTB skips post_stop when starting failed, but not post_shutdown
         for request in requests:  # closed by PTB after a clean run; not when getMe failed at the start
             await request.shutdown()
 
+    bot = GuardedBot(
+        token=token, base_url=f"{api_url}/bot", base_file_url=f"{api_url}/file/bot",
+        request=requests[0], get_updates_request=requests[1],
+        # even spacing, no 429; a 429 still waits and delivers once
+        rate_limiter=Pacer(private_burst=channel.options.chat_burst) if rate_limit else None,
+    )
     builder = (
         ApplicationBuilder()
-        .token(token)
-        .base_url(f"{api_url}/bot")
-        .base_file_url(f"{api_url}/file/bot")
+        .bot(bot)
         .concurrent_updates(PerChatUpdateProcessor(store=service.store))
-        .request(requests[0])
-        .get_updates_request(requests[1])
         .post_init(channel.post_init)
         .post_stop(channel.post_stop)
         .post_shutdown(post_shutdown)
     )
-    if rate_limit:
-        # even spacing, no 429; a 429 still waits and delivers once
-        builder = builder.rate_limiter(Pacer(private_burst=channel.options.chat_burst))
-    app = builder.build()
+    app = (builder if updater else builder.updater(None)).build()
+    bot.when_refused(lambda _error: app.stop_running())  # polling ended: stop, never live on deaf
     channel.register(app)
     return app
 
