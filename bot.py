@@ -503,11 +503,15 @@ def cmd_review(args: argparse.Namespace) -> int:
         print("warning: ADVISOR_REVIEW_TOKEN is shorter than 16 characters; anyone who guesses it reads every "
               "conversation", file=sys.stderr)
     service = build_service(db_path(args), dialog_path(None))
-    app = build_review_app(service, token)
+    app = build_review_app(service, token, behind_proxy=args.behind_proxy)
 
     async def serve() -> None:
+        from advisor.channels.throttle import LIMITS, CappedHTTPServer
+
         try:
-            server = app.listen(args.port, address=args.host, xheaders=args.behind_proxy)
+            # small bodies and headers, short timeouts, a connection cap: nothing exhausts it before sign-in
+            server = CappedHTTPServer(app, **LIMITS)
+            server.listen(args.port, address=args.host)
         except OSError as error:
             raise AdvisorError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
         print(f"Review dashboard on http://{args.host}:{args.port}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
@@ -626,7 +630,8 @@ def add_review_parser(commands) -> None:
     review.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     review.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
     review.add_argument("--behind-proxy", action="store_true",
-                        help="trust X-Forwarded-For/-Proto from a reverse proxy (for https cookies)")
+                        help="behind a reverse proxy: the client is the last X-Forwarded-For hop, "
+                        "the scheme X-Forwarded-Proto (for https-only cookies); X-Real-Ip is never trusted")
     review.set_defaults(func=cmd_review)
 
 

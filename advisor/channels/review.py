@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +19,7 @@ from markupsafe import Markup
 from tornado.web import Application, HTTPError, RequestHandler
 
 from advisor import AdvisorError, reports
+from advisor.channels.throttle import Guesses, client_address
 from advisor.service import AdvisorService
 from advisor.store import STATUSES, Filters
 
@@ -53,15 +53,30 @@ class Page(RequestHandler):
         header = self.request.headers.get("Authorization", "")
         return header[7:].strip() if header.lower().startswith("bearer ") else None
 
+    def address(self) -> str:
+        return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
+                              self.settings["behind_proxy"])
+
+    def https(self) -> bool:
+        forwarded = self.request.headers.get("X-Forwarded-Proto", "") if self.settings["behind_proxy"] else ""
+        return self.request.protocol == "https" or forwarded.lower() == "https"
+
+    async def token_is_right(self, given: str) -> bool:
+        """Checked one at a time per address, slowed down after wrong ones (advisor/channels/throttle.py)."""
+        guesses: Guesses = self.settings["guesses"]
+        return await guesses.judge(self.address(), lambda: hmac.compare_digest(given.encode(), self.token.encode()))
+
     def get_current_user(self) -> str | None:
-        bearer = self.bearer()
-        if bearer is not None:
-            return "script" if hmac.compare_digest(bearer.encode(), self.token.encode()) else None
+        if self.bearer() is not None:
+            return "script" if getattr(self, "_bearer_right", False) else None
         if self.get_signed_cookie(COOKIE, max_age_days=7) == b"reviewer":
             return "reviewer"
         return None
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
+        bearer = self.bearer()
+        if bearer is not None:
+            self._bearer_right = await self.token_is_right(bearer)
         if getattr(self, "public", False) or self.current_user:
             return
         if self.request.headers.get("Authorization") is not None or self.request.method != "GET":
@@ -69,8 +84,10 @@ class Page(RequestHandler):
         self.redirect("/login?" + urlencode({"next": self.request.uri or "/"}))
 
     def check_xsrf_cookie(self) -> None:
-        if self.bearer() is not None and self.current_user == "script":
-            return  # a script with the token: no browser, no cross-site forgery
+        # (tornado checks this before prepare(), where the bearer token is judged: a wrong one gets 401
+        # there.) A browser never adds an Authorization header to a cross-site form: no forgery to stop.
+        if self.bearer() is not None:
+            return
         super().check_xsrf_cookie()
 
     def page(self, name: str, **context: Any) -> None:
@@ -102,7 +119,6 @@ class Page(RequestHandler):
 
 class Login(Page):
     public = True
-    MAX_FAILURES = 10  # wrong tokens a minute from one address
 
     def get(self) -> None:
         if self.current_user:
@@ -110,23 +126,13 @@ class Login(Page):
             return
         self.page("login", title="Sign in", nav="", error=None, next=self._next())
 
-    def post(self) -> None:
-        address = self.request.remote_ip or "?"
-        failures: dict[str, list[float]] = self.settings["login_failures"]
-        recent = [t for t in failures.get(address, []) if time.monotonic() - t < 60]
-        if len(recent) >= self.MAX_FAILURES:  # guessing: slow it down to ten tries a minute
-            self.set_status(429)
-            self.page("login", title="Sign in", nav="", error="Too many wrong tokens: wait a minute.",
-                      next=self._next())
-            return
-        given = self.get_body_argument("token", "")
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            failures[address] = [*recent, time.monotonic()]
+    async def post(self) -> None:
+        if not await self.token_is_right(self.get_body_argument("token", "")):
             self.set_status(401)
             self.page("login", title="Sign in", nav="", error="That token is not right.", next=self._next())
             return
         self.set_signed_cookie(COOKIE, "reviewer", expires_days=7, httponly=True, samesite="Strict",
-                               secure=self.request.protocol == "https")
+                               secure=self.https())
         self.redirect(self._next())
 
     def _next(self) -> str:
@@ -226,8 +232,10 @@ def _int(value: str, default: int) -> int:
     return int(value) if value.isdecimal() and len(value) < 9 else default
 
 
-def build_review_app(service: AdvisorService, token: str) -> Application:
-    """The dashboard as a tornado Application (signed cookies keyed from the token)."""
+def build_review_app(service: AdvisorService, token: str, behind_proxy: bool = False,
+                     guesses: Guesses | None = None) -> Application:
+    """The dashboard as a tornado Application (signed cookies keyed from the token). ``behind_proxy``:
+    the client's address and scheme come from the proxy's X-Forwarded-For and X-Forwarded-Proto."""
     if not token:
         raise AdvisorError("ADVISOR_REVIEW_TOKEN is not set: the dashboard never runs without a token")
     args = {"service": service, "token": token}
@@ -245,5 +253,6 @@ def build_review_app(service: AdvisorService, token: str) -> Application:
         cookie_secret=secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
-        login_failures={},
+        behind_proxy=behind_proxy,
+        guesses=guesses or Guesses(),
     )
