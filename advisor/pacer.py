@@ -27,6 +27,11 @@ a ``RetryAfter`` back to the handler. ``Pacer`` instead:
   over ``max_wait`` (30 s) is not waited out here: the request fails at once, and its caller decides
   (the lead-card outbox keeps the card and tries again later).
 
+On shutdown (``close()``), a wait that would end more than a second later fails at once
+(``TimedOut``) instead: SIGTERM must stop the bot within 5 s, and 15 lead cards queued for a group
+(20 a minute) or a ``retry_after`` held it for up to 33 s. What fails stays where it was: a card in
+the outbox, a person's answer committed (they see the question again when they come back).
+
 Requests keep their order: each one reserves its departure time when it arrives (first come,
 first served), so the messages of one chat leave in the order they were sent.
 
@@ -44,7 +49,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
@@ -120,8 +125,15 @@ class Pacer(BaseRateLimiter[int]):
         self._chats: dict[int | str, _Gcra] = {}
         self._paused_until = 0.0  # every message waits (a 429 without a chat)
         self._chat_paused: dict[int | str, float] = {}  # one chat waits (a 429 for that chat)
+        self._close_by: float | None = None  # shutting down: no wait may end after this
+        self._closing = asyncio.Event()  # wakes the waits in progress when closing
         self.waited = 0.0  # seconds requests spent waiting here, for the curious
         self.retries = 0  # RetryAfter errors seen
+
+    def close(self, grace: float = 1.0) -> None:
+        """Shutting down: from now on a wait that would end more than ``grace`` seconds later fails."""
+        self._close_by = self._clock() + grace
+        self._closing.set()
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -155,11 +167,13 @@ class Pacer(BaseRateLimiter[int]):
                 attempt += 1
                 log.warning("%s: Telegram asks to wait %.1f s (retry %d of %d)", endpoint, delay, attempt, retries)
                 until = self._clock() + delay
+                if self._close_by is not None and until > self._close_by:
+                    raise
                 if chat is None:
                     self._paused_until = max(self._paused_until, until)
                 else:
                     self._chat_paused[chat] = max(self._chat_paused.get(chat, 0.0), until)
-                await asyncio.sleep(delay)
+                await self._sleep_until(until)
 
     async def _wait_turn(self, chat: int | str | None) -> None:
         start = self._clock()
@@ -202,9 +216,23 @@ class Pacer(BaseRateLimiter[int]):
         return limiter
 
     async def _sleep_until(self, moment: float) -> None:
+        if self._close_by is not None and moment > self._close_by:
+            raise TimedOut("the bot is stopping: not sent")
         delay = moment - self._clock()
-        if delay > 0:
+        if delay <= 0:
+            return
+        if self._close_by is not None:
             await asyncio.sleep(delay)
+            return
+        nap = asyncio.ensure_future(asyncio.sleep(delay))
+        closing = asyncio.ensure_future(self._closing.wait())  # a close() wakes it early...
+        try:
+            await asyncio.wait((nap, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (nap, closing):
+                task.cancel()
+        if self._close_by is not None and moment > self._close_by:  # ... to fail at once
+            raise TimedOut("the bot is stopping: not sent")
 
 
 def _chat_key(chat_id: Any) -> int | str | None:

@@ -57,3 +57,25 @@ async def test_a_retry_after_longer_than_max_wait_fails_at_once_instead_of_hangi
     with pytest.raises(RetryAfter):  # (waiting it out would end in the TimeoutError instead)
         await asyncio.wait_for(pacer.process_request(call, (), {}, "sendMessage", {"chat_id": 42}, None), 5)
     assert time.monotonic() - start < 1.0
+
+
+async def test_once_closed_a_wait_longer_than_the_grace_fails_at_once() -> None:
+    from telegram.error import TimedOut
+
+    pacer = Pacer(group_per_minute=20, group_burst=1)  # one message every 3 s to a group
+
+    async def call() -> bool:
+        return True
+
+    await pacer.process_request(call, (), {}, "sendMessage", {"chat_id": -100}, None)  # the burst
+    waiting = asyncio.create_task(pacer.process_request(call, (), {}, "sendMessage", {"chat_id": -100}, None))
+    await asyncio.sleep(0.05)
+    start = time.monotonic()
+    pacer.close(grace=0.5)
+    later = pacer.process_request(call, (), {}, "sendMessage", {"chat_id": -100}, None)
+    with pytest.raises(TimedOut):
+        await asyncio.wait_for(later, 5)
+    assert time.monotonic() - start < 0.5
+    with pytest.raises(TimedOut):  # the one already waiting (3 s) is woken to fail too
+        await asyncio.wait_for(waiting, 5)
+    assert time.monotonic() - start < 0.5

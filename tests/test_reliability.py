@@ -1141,6 +1141,28 @@ def test_sigterm_finishes_the_update_in_flight_commits_and_exits_0_within_5_s(fa
     log_is_clean(bot)
 
 
+def test_sigterm_stops_within_5_s_with_lead_cards_queued_for_the_group(fake_api, start_bot, db):
+    fake = fake_api
+    fake.add_chat(SALES_CHAT, first_name="Sales", chat_type="supergroup")
+    service = in_process(db)
+    for n in range(15):  # fifteen cards for a group that takes 20 messages a minute: 40 s of sending
+        outcome = service.open("telegram", str(5000 + n), None)
+        service.store.queue_alert(outcome.conversation.id, "completed")
+    service.store.close()
+    bot = start_bot(fake, env={"ADVISOR_SALES_CHAT_ID": str(SALES_CHAT)}, db=db)
+    fake.wait_for_message(SALES_CHAT, contains="New recommendation", count=2, timeout=20)
+    stopped_at = time.monotonic()
+    bot.process.send_signal(signal.SIGTERM)
+    code = bot.process.wait(40)
+    took = time.monotonic() - stopped_at
+    assert code == 0, bot.output()
+    assert took < 5, f"took {took:.1f} s to stop"
+    sent = len(fake.messages(SALES_CHAT))
+    assert rows(db, "SELECT COUNT(*) FROM lead_alerts") == [(15 - sent,)]  # the rest waits for the next start
+    bot.stop()
+    log_is_clean(bot)
+
+
 # ============================================================================================
 # 11. A second instance on the same database exits at once with a clear message
 # ============================================================================================

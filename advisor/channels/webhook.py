@@ -94,10 +94,13 @@ async def serve_webhook(app: Application, listen: str, port: int, path: str, url
                 await app.start()
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
+                for sig in (signal.SIGINT, signal.SIGTERM):  # (in place of the channel's polling ones)
                     loop.add_signal_handler(sig, stop.set)
                 log.info("webhook server on %s:%s/%s", listen, port, path)
                 await stop.wait()
+                limiter = getattr(app.bot, "rate_limiter", None)
+                if limiter is not None and hasattr(limiter, "close"):
+                    limiter.close()  # waits for a turn fail at once: the stop takes seconds, not minutes
             finally:
                 server.stop()
                 if app.running:
