@@ -69,6 +69,21 @@ class AdvisorService:
             rec["contact"] = stored["contact"]
         return rec
 
+    def purge(self, before: str) -> int:
+        """Retention, for conversations untouched since ``before``: the transcript, the contact details
+        and the person's own words (free-text answers, quoted in the advice and the summary) go; the
+        options chosen and the advice stay. Returns how many conversations were purged."""
+        typed = [q.id for q in self.dialog.questions.values() if q.type == "text"]
+        ids = self.store.purge_transcripts(before, typed)
+        for conversation_id in ids:
+            conversation = self.store.get(conversation_id)
+            rec = self.recommendation_of(conversation)
+            if conversation.summary is not None and rec is not None:
+                self.store.set_summary(conversation_id, self.renderer.summary(rec, conversation.state.answers))
+        if ids:
+            self.store.wipe()
+        return len(ids)
+
     def describe(self, question_id: str, value: Any) -> str:
         """An answer as a person reads it: option labels, or the contact details given."""
         if isinstance(value, dict):

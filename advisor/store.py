@@ -456,13 +456,21 @@ class Store:
         return self.db.execute("SELECT 1 FROM blocked WHERE channel = ? AND user_id = ?",
                                [channel, user_id]).fetchone() is not None
 
-    def purge_transcripts(self, before: str) -> int:
-        """Retention: delete the transcripts (and contact details) of conversations untouched since ``before``."""
+    def purge_transcripts(self, before: str, typed: Sequence[str] = ()) -> list[int]:
+        """Retention: for conversations untouched since ``before``, delete the transcript, contact
+        details, and the person's own words: the answers to the ``typed`` (free-text) questions and
+        the advice's quote of them (``said``). Returns the ids purged: their summary, which quotes
+        the words too, is the service's to write anew, before ``wipe()``."""
+        words = " OR ".join(["json_type(answers, ?) = 'text'"] * len(typed)) or "0"
+        paths = [f"$.{question}" for question in typed]
         with self.db.atomic():
             ids = [row[0] for row in self.db.execute(
                 "SELECT id FROM conversations WHERE updated_at < ? AND (contact IS NOT NULL"
                 " OR json_type(answers, '$.contact') = 'object'"
-                " OR EXISTS (SELECT 1 FROM turns WHERE conversation_id = conversations.id))", [before]).fetchall()]
+                " OR json_type(recommendation, '$.said') = 'text'"
+                f" OR {words}"
+                " OR EXISTS (SELECT 1 FROM turns WHERE conversation_id = conversations.id))",
+                [before, *paths]).fetchall()]
             self.db.conn.executemany("DELETE FROM turns WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.conn.executemany(
                 "UPDATE conversations SET contact = NULL,"
@@ -471,9 +479,22 @@ class Store:
                 " recommendation = CASE WHEN json_type(recommendation, '$.contact') = 'object'"
                 "   THEN json_set(recommendation, '$.contact', json('null')) ELSE recommendation END"
                 " WHERE id = ?", [(i,) for i in ids])
-        if ids:
-            self._compact_search_index()
-        return len(ids)
+            self.db.conn.executemany(
+                "UPDATE conversations SET recommendation = json_set(recommendation, '$.said', json('null'))"
+                " WHERE id = ? AND json_type(recommendation, '$.said') = 'text'", [(i,) for i in ids])
+            for path in paths:
+                self.db.conn.executemany(
+                    "UPDATE conversations SET answers = json_remove(answers, ?) WHERE id = ?"
+                    " AND json_type(answers, ?) = 'text'", [(path, i, path) for i in ids])
+        return ids
+
+    def wipe(self) -> None:
+        """After deleting a person's words: leave no copy in the index's segments or the log."""
+        self._compact_search_index()
+
+    def set_summary(self, conversation_id: int, summary: str | None) -> None:
+        """Write a conversation's summary anew (after retention took the person's words out of it)."""
+        self.db.execute("UPDATE conversations SET summary = ? WHERE id = ?", [summary, conversation_id])
 
     def ask_consent(self, conversation_id: int) -> None:
         """The consent question was put to the person, for this conversation's advice."""
@@ -521,8 +542,15 @@ class Store:
         return len(ids)
 
     def _compact_search_index(self) -> None:
-        """Merge the full-text index, so deleted words leave its on-disk segments too."""
+        """Merge the full-text index, so deleted words leave its on-disk segments too; then empty the
+        write-ahead log into the file (``secure_delete`` zeroes the pages freed there), so the words
+        do not stay in the log's older frames until some later checkpoint."""
         self.db.execute("INSERT INTO conversations_fts(conversations_fts) VALUES('optimize')")
+        if self.path != ":memory:":
+            busy, _frames, _done = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy:
+                log.warning("the write-ahead log could not be emptied now (a reader is busy); "
+                            "the next checkpoint will")
 
     def _add_turns(self, conversation_id: int, turns: Sequence[Turn], stamp: str) -> None:
         """Add turns (inside the caller's transaction), and record the update being handled."""

@@ -1438,6 +1438,8 @@ def test_forget_removes_every_row_of_that_person_in_every_table(fake_api, start_
     # the search index forgot Alice's words too (Bob's stay findable)
     found = rows(db, "SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH 'zebrafishing'")
     assert [r[0] for r in found] == bob
+    # and no copy is left on disk while the bot runs: not in free pages, not in the write-ahead log
+    assert b"zebrafishing eats" not in stored_bytes(db) and b"+34611222333" not in stored_bytes(db)
     tw.assert_clean(fake, bot)
 
 
@@ -1448,7 +1450,8 @@ def test_privacy_says_what_is_kept_and_no_more_is_kept(fake_api, start_bot, db):
     privacy = fake.wait_for_message(ALICE, contains="What I keep, and why")["plain"]
     for promise in ("Your answers and this conversation", "Your Telegram user id", "Not your name or username",
                     "Contact details only if you give them and agree", "/forget deletes all of it",
-                    "Transcripts are deleted 30 days after a conversation's last message"):
+                    "Transcripts are deleted 30 days after a conversation's last message",
+                    "with what you typed in your own words"):
         assert promise in privacy, promise
     # "not your name or username": a person with both, through a whole conversation
     profile = {"id": BOB, "is_bot": False, "first_name": "Quillonia", "last_name": "Zorbington",
@@ -1489,9 +1492,14 @@ def test_retention_purges_old_transcripts_and_keeps_the_rows(fake_api, start_bot
     assert tw.turn_count(db, old) == 0
     assert rows(db, "SELECT contact FROM conversations WHERE id = ?", [old]) == [(None,)]
     after = tw.exported(db, ALICE)[0]
+    kept = {k: v for k, v in before["answers"].items() if k != "pains"}  # the person's own words go
     assert (after["status"], after["answers"], after["recommendation"]["readiness_score"]) == (
-        "completed", before["answers"], before["recommendation"]["readiness_score"])
-    assert after["recommendation"]["contact"] is None
+        "completed", kept, before["recommendation"]["readiness_score"])
+    assert after["recommendation"]["contact"] is None and after["recommendation"]["said"] is None
+    assert "close fewer deals" in before["summary"] and "close fewer deals" not in after["summary"]
+    assert "Verdict:" in after["summary"]  # written anew, without the words
+    assert b"close fewer deals" not in stored_bytes(db)  # nor in the search index
+    assert rows(db, "SELECT COUNT(*) FROM conversations_fts WHERE conversations_fts MATCH 'fewer'") == [(0,)]
     assert tw.turn_count(db, recent) == bob_turns  # not old: kept
     log_is_clean(bot, restarted)
 

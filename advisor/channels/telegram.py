@@ -336,7 +336,7 @@ class TelegramChannel:
         store.abandon_idle(_ago(self.options.abandon_after))
         store.forget_processed(_ago(2 * 24 * 3600))  # Telegram redelivers within hours, not days
         if self.options.retention_days is not None:
-            purged = store.purge_transcripts(_ago(self.options.retention_days * 24 * 3600))
+            purged = self.service.purge(_ago(self.options.retention_days * 24 * 3600))
             if purged:
                 log.info("retention: transcripts of %d conversation(s) deleted", purged)
         if self.options.nudge_after is not None:
