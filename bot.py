@@ -139,7 +139,7 @@ def instance_lock(database: str):
     the same database would answer every update twice, so it stops at once instead."""
     import fcntl
 
-    path = f"{database}.lock"
+    path = f"{os.path.realpath(database)}.lock"  # the file itself: a symlink to it is the same database
     try:
         handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the process ends
     except OSError as error:
@@ -314,7 +314,7 @@ def open_existing_store(args: argparse.Namespace):
     from advisor.store import Store
 
     path = db_path(args)
-    return Store.open(path) if Path(path).exists() else None
+    return Store.open(path, read_only=True) if Path(path).exists() else None
 
 
 def filters_from(args: argparse.Namespace):
@@ -365,8 +365,11 @@ def cmd_export(args: argparse.Namespace) -> int:
                 out = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
             except OSError as error:
                 raise AdvisorError(f"cannot write {args.output}: {error.strerror or error}") from None
-            with out:
-                count = write(out)
+            try:
+                with out:
+                    count = write(out)
+            except OSError as error:  # a full disk, /dev/full
+                raise AdvisorError(f"cannot write {args.output}: {error.strerror or error}") from None
             print(f"{count} conversation(s) written to {args.output}", file=sys.stderr)
         else:
             write(sys.stdout)
@@ -401,7 +404,10 @@ def cmd_summaries(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from advisor.reports import contact_of, transcript_lines
+    from advisor.reports import contact_of, printable, transcript_lines
+
+    def say(text: str = "") -> None:  # what people typed may hold terminal escapes
+        print(printable(text))
 
     store = open_existing_store(args)
     if store is None:
@@ -413,45 +419,45 @@ def cmd_show(args: argparse.Namespace) -> int:
     finally:
         store.close()
     c = conversation
-    print(f"Conversation {c.id}: {c.channel} user {c.user_id}, ref {c.ref or '-'}, {c.status}")
-    print(f"Started {c.started_at}" + (f", completed {c.completed_at}" if c.completed_at else "")
+    say(f"Conversation {c.id}: {c.channel} user {c.user_id}, ref {c.ref or '-'}, {c.status}")
+    say(f"Started {c.started_at}" + (f", completed {c.completed_at}" if c.completed_at else "")
           + f"; dialog version {c.dialog_version}")
     contact = contact_of(c)
     if contact:
-        print("Contact (consented): " + ", ".join(str(v) for k, v in contact.items()
+        say("Contact (consented): " + ", ".join(str(v) for k, v in contact.items()
                                                   if k in ("name", "email", "phone") and v))
     if review["reviewed"] or review["note"] or review["verdict"] or review["tags"]:
-        print(f"Review: {'reviewed' if review['reviewed'] else 'not reviewed'}"
+        say(f"Review: {'reviewed' if review['reviewed'] else 'not reviewed'}"
               f"{', ' + review['verdict'] + 's with the advice' if review['verdict'] else ''}"
               f"{', tags: ' + ', '.join(review['tags']) if review['tags'] else ''}"
               f"{', note: ' + review['note'] if review['note'] else ''}")
-    print()
+    say()
     if c.summary:
-        print("Summary")
-        print("  " + c.summary.replace("\n", "\n  "))
-        print()
+        say("Summary")
+        say("  " + c.summary.replace("\n", "\n  "))
+        say()
     rec = c.recommendation
     if rec:
         if rec.get("verdict_name"):
-            print(f"Verdict: {rec['verdict_name']}. {rec['verdict_text']}")
+            say(f"Verdict: {rec['verdict_name']}. {rec['verdict_text']}")
             for f in rec["functions"]:
-                print(f"  {f['name']}: {f['approach']['name'].lower()}. {f['approach']['why']}")
+                say(f"  {f['name']}: {f['approach']['name'].lower()}. {f['approach']['why']}")
             for t in rec["tensions"]:
-                print(f"  Tension: {t['text']}")
-            print()
-        print(f"Readiness {rec['readiness_score']}/100 ({rec['profile']}), from a base of {rec['base']:g}:")
+                say(f"  Tension: {t['text']}")
+            say()
+        say(f"Readiness {rec['readiness_score']}/100 ({rec['profile']}), from a base of {rec['base']:g}:")
         for d in rec["drivers"]:
-            print(f"  {d['points']:+4.0f}  {d['text']}")
-        print()
+            say(f"  {d['points']:+4.0f}  {d['text']}")
+        say()
     elif c.status == "in_progress":
-        print(f"In progress at question '{c.state.current}'.")
-        print()
+        say(f"In progress at question '{c.state.current}'.")
+        say()
     else:
-        print(f"Stopped at question '{c.state.current}' ({c.status}).")
-        print()
-    print("Transcript")
+        say(f"Stopped at question '{c.state.current}' ({c.status}).")
+        say()
+    say("Transcript")
     for line in transcript_lines(turns):
-        print("  " + line)
+        say("  " + line)
     return 0
 
 
@@ -618,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
 def positive_int(value: str) -> int:
     if not value.isdecimal() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number from 1, got {value!r}")
-    return int(value)
+    return min(int(value), 2**62)  # past SQLite's integers: the same as "all"
 
 
 def add_review_parser(commands) -> None:

@@ -35,11 +35,11 @@ def parse_since(value: str | None, today: date | None = None) -> str | None:
         return start.isoformat()
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # (0001-01-01T00:00+14:00 is before the year 1 in UTC)
         raise AdvisorError(f"--since: expected a date such as 2026-11-01 or a number of days such as 7d, "
                            f"got {value!r}") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed.isoformat() if len(value) > 10 else parsed.date().isoformat()
 
 
@@ -111,9 +111,13 @@ def write_csv(rows: Iterable[Mapping[str, Any]], out: TextIO) -> int:
     return count
 
 
+_PHONE = re.compile(r"\+[0-9 ()./-]{6,30}")
+
+
 def _cell(value: Any) -> Any:
-    """Keep a spreadsheet from running what a prospect typed (CSV formula injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """Keep a spreadsheet from running what a prospect typed (CSV formula injection). A phone number
+    ("+34 600 111 222") is no formula and stays as it is: a spreadsheet reads it as text or a number."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PHONE.fullmatch(value):
         return "'" + value
     return value
 
@@ -132,14 +136,24 @@ def write_jsonl(conversations: Iterable[Conversation], out: TextIO) -> int:
     return count
 
 
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences that recolour, move the
+    cursor or retitle the window), bidirectional overrides (which reorder what is shown) and lone
+    surrogates become visible codes such as ``\x1b`` or ``\u202e``."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text)
+
+
 def table_rows(conversations: Iterable[Conversation]) -> list[list[Any]]:
     rows = []
     for c in conversations:
         rec = c.recommendation or {}
         rows.append([
-            c.id, c.started_at[:16].replace("T", " "), c.channel, c.ref or "", c.status,
+            c.id, c.started_at[:16].replace("T", " "), c.channel, printable(c.ref or ""), c.status,
             rec.get("readiness_score", ""), rec.get("profile", ""), ", ".join(top_functions(c, 2)),
-            name_of(c) or "",
+            printable(name_of(c) or ""),
         ])
     return rows
 

@@ -25,6 +25,7 @@ from advisor import AdvisorError
 from advisor.engine import ConversationState
 
 log = logging.getLogger(__name__)
+MAX_ID = 2**63 - 1  # the largest integer SQLite stores
 
 STATUSES = ("in_progress", "completed", "abandoned")
 migrations = Migrations("advisor")
@@ -132,6 +133,23 @@ def m007_consent_asked_and_cards_sent(db: Database) -> None:
     cards.create({"conversation_id": int, "chat_id": int, "message_id": int, "sent_at": str},
                  pk=("chat_id", "message_id"), not_null={"conversation_id", "sent_at"})
     cards.create_index(["conversation_id"])
+
+
+def _check_schema(db: Database, name: str) -> None:
+    """Refuse a database of a newer advisor (it would be served with apologies, or changed) and a
+    SQLite file of another program (it would gain the advisor's tables)."""
+    tables = set(db.table_names())
+    if not tables:
+        return  # new and empty: the advisor's to make
+    if "_sqlite_migrations" not in tables or "conversations" not in tables:
+        raise AdvisorError(f"{name} is a SQLite database of another program, not the advisor's: "
+                           "give the advisor a file of its own (ADVISOR_DB)")
+    known = {m.name for m in migrations._migrations}
+    applied = {row[0] for row in db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
+                                            [migrations.name]).fetchall()}
+    if applied - known:
+        raise AdvisorError(f"{name} was written by a newer version of the advisor (schema {len(applied)}, "
+                           f"this one knows {len(known)}): upgrade this one to use it")
 
 
 SCHEMA_VERSION = 7  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
@@ -273,22 +291,31 @@ class Store:
         self._checkpoints: tuple[threading.Thread, threading.Event] | None = None
 
     @classmethod
-    def open(cls, path: str | Path) -> Store:
-        """Open (creating and migrating as needed) the database at ``path``, or raise AdvisorError."""
+    def open(cls, path: str | Path, read_only: bool = False) -> Store:
+        """Open the database at ``path`` (creating and migrating it as needed), or raise AdvisorError.
+
+        A database written by a newer version of the advisor, or a SQLite file of another program,
+        is refused rather than served or changed. ``read_only`` (``summaries``, ``show``, ``export``):
+        nothing is written, so nothing is migrated either; an older database is read as it is."""
         name = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
         if name != ":memory:":
             parent = Path(name).resolve().parent
             if not parent.is_dir():
                 raise AdvisorError(f"cannot open database {name}: folder {parent} does not exist")
         try:
-            db = Database(name)
+            if read_only and name != ":memory:":
+                db = Database(sqlite3.connect(f"{Path(name).resolve().as_uri()}?mode=ro", uri=True))
+            else:
+                db = Database(name)
             db.execute("PRAGMA busy_timeout = 5000")
-            if name != ":memory:":
-                db.enable_wal()
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute("PRAGMA secure_delete = ON")  # forgotten words do not linger in free pages
-            migrations.apply(db)
+            _check_schema(db, name)
+            if not read_only:
+                if name != ":memory:":
+                    db.enable_wal()
+                db.execute("PRAGMA synchronous = NORMAL")
+                db.execute("PRAGMA foreign_keys = ON")
+                db.execute("PRAGMA secure_delete = ON")  # forgotten words do not linger in free pages
+                migrations.apply(db)
         except sqlite3.DatabaseError as error:
             raise AdvisorError(f"cannot open database {name}: {error}") from None
         return cls(db, name)
@@ -567,6 +594,8 @@ class Store:
         )
 
     def get(self, conversation_id: int) -> Conversation:
+        if not 0 < conversation_id <= MAX_ID:  # SQLite's integers end there: past it, no such row
+            raise AdvisorError(f"no conversation {conversation_id}")
         rows = list(self.db.query("SELECT * FROM conversations WHERE id = ?", [conversation_id]))
         if not rows:
             raise AdvisorError(f"no conversation {conversation_id}")

@@ -558,7 +558,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def reply(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        try:
+            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, as Telegram sends it: escaped ("\ud800")
+            body = json.dumps(payload).encode("ascii")
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

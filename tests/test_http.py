@@ -110,6 +110,12 @@ class BotApiHandler(RequestHandler):
             return self.answer(BOT_USER)
         if method == "moved":
             return self.redirect(f"/bot{TOKEN}/getMe")
+        if method == "huge":  # an answer no Bot API gives: 20 MiB, streamed without a length
+            self.set_header("Content-Type", "application/json")
+            for _ in range(20):
+                self.write(b" " * (1 << 20))
+                await self.flush()
+            return self.finish(b'{"ok": true, "result": true}')
         if method == "echo":
             return self.answer({"fields": fields, "files": {name: upload[0] for name, upload in files.items()}})
         message: dict[str, Any] = {"message_id": len(self.api.requests), "date": 1_760_000_000,
@@ -403,6 +409,13 @@ async def test_429_raises_retry_after(api: BotApi) -> None:
         with pytest.raises(RetryAfter) as limited:
             await bot.send_message(CHAT, "flood")
     assert limited.value.retry_after in (3, dtm.timedelta(seconds=3))
+
+
+async def test_an_answer_over_16_mib_is_refused_not_read_whole(api: BotApi) -> None:
+    async with api.bot() as bot:
+        with pytest.raises(NetworkError) as refused:
+            await bot.do_api_request("huge")
+    assert "16777216 bytes" in refused.value.message
 
 
 async def test_redirects_are_not_followed(api: BotApi) -> None:

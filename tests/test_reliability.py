@@ -835,8 +835,8 @@ def test_any_kind_of_update_is_handled_without_a_traceback(fake_api, start_bot, 
     # the person blocks the bot, then unblocks it
     fake.push_update({"my_chat_member": {"chat": chat, "from": user, "date": 1,
                                          "old_chat_member": member("member"), "new_chat_member": member("kicked")}})
-    tw.barrier(fake, ALICE)  # (the fake still delivers: "kicked" is only read here)
-    assert rows(db, "SELECT user_id FROM blocked") == [(str(ALICE),)]
+    # (no barrier here: a message from her would say she unblocked the bot)
+    wait_until(lambda: rows(db, "SELECT user_id FROM blocked") == [(str(ALICE),)], what="the block mark")
     fake.push_update({"my_chat_member": {"chat": chat, "from": user, "date": 2,
                                          "old_chat_member": member("kicked"), "new_chat_member": member("member")}})
     tw.barrier(fake, ALICE)
@@ -1109,6 +1109,11 @@ def test_a_person_who_blocked_the_bot_is_marked_not_retried_and_not_reminded(fak
     restarted = start_bot(fake, env={"ADVISOR_NUDGE_AFTER": "1h"}, db=db)
     fake.wait_for_message(BOB, contains="Question 1 of", count=4)  # welcome, question, reminder, question
     assert len(sends_to(fake, ALICE)) == tried
+    # she unblocks the bot and writes again: the mark goes, she is answered
+    fake.block(ALICE, False)
+    fake.send_text(ALICE, "/start")
+    fake.wait_for_message(ALICE, contains="Question 2 of", timeout=20)
+    assert rows(db, "SELECT 1 FROM blocked WHERE user_id = ?", [str(ALICE)]) == []
     log_is_clean(bot, restarted)
 
 
@@ -1647,3 +1652,18 @@ def test_refused_input_over_the_cap_is_kept_in_the_transcript_only_up_to_the_cap
     said = [turn["text"] for turn in service.store.transcript(outcome.conversation.id) if turn["role"] == "person"][-1]
     assert said.startswith(pasted[:500]) and "SECRET-TAIL" not in said
     assert f"{len(pasted)} characters" in said and len(said) < 600
+
+
+def test_a_lone_surrogate_in_a_name_or_a_message_breaks_nothing(fake_api, start_bot, db):
+    fake = fake_api
+    bot = start_bot(fake, db=db)
+    person = {"id": ALICE, "is_bot": False, "first_name": "An\ud800a"}
+    chat = {"id": ALICE, "type": "private", "first_name": "An\ud800a"}
+    fake.push_update({"message": {"message_id": 1, "date": 1, "from": person, "chat": chat, "text": "/start",
+                                  "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}})
+    fake.wait_for_message(ALICE, contains="Question 1 of", timeout=20)
+    fake.push_update({"message": {"message_id": 2, "date": 1, "from": person, "chat": chat,
+                                  "text": "we are growing \udfff fast"}})
+    tw.barrier(fake, ALICE)
+    assert any(m["plain"].startswith("Hello An") for m in fake.messages(ALICE))
+    log_is_clean(bot)

@@ -1219,3 +1219,33 @@ def test_export_of_the_same_database_while_the_dashboard_runs(db: Path, serve):
     csv_rows = list(csv.DictReader(io.StringIO(run_bot("export", "--format", "csv", db=db).stdout)))
     assert [row["tags"] for row in csv_rows if row["id"] == "5"] == ["stalled"]
     assert served.stop() == 0
+
+
+async def test_odd_input_is_an_answer_never_a_500(dash: Dash):
+    script = dash.script()
+    assert (await script.get("/conversations/9223372036854775808")).status_code == 404
+    assert (await script.post("/conversations/9223372036854775808/review", data={"reviewed": "1"})).status_code == 404
+    since = await script.get("/", params={"since": "0001-01-01T00:00:00+14:00"})
+    assert since.status_code == 200 and "expected a date" in since.text
+    assert (await script.get("/export.csv", params={"since": "0001-01-01T00:00:00+14:00"})).status_code in (200, 400)
+    assert (await script.get("/", params={"page": "9" * 40})).status_code == 200
+
+
+async def test_signing_out_ends_the_session_a_copied_cookie_no_longer_signs_in(dash: Dash):
+    reviewer = await dash.reviewer()
+    stolen = reviewer.cookies.get("advisor_review")
+    assert stolen
+    thief = dash.client(cookies={"advisor_review": stolen})
+    assert (await thief.get("/")).status_code == 200
+    xsrf = await xsrf_of(reviewer, "/")
+    assert (await reviewer.post("/logout", data={"_xsrf": xsrf})).status_code == 302
+    assert (await thief.get("/")).status_code == 302  # the copy is worth nothing now
+
+
+async def test_an_unknown_path_is_a_404_with_the_security_headers_and_no_server_name(dash: Dash):
+    for path in ("/nothing-here", "/conversations/1/nope", "/.env"):
+        response = await dash.client().get(path)
+        assert response.status_code == 404, path
+        assert response.headers["X-Frame-Options"] == "DENY" and "Content-Security-Policy" in response.headers
+        assert "server" not in {k.lower() for k in response.headers}
+    assert "server" not in {k.lower() for k in (await dash.client().get("/login")).headers}

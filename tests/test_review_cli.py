@@ -443,3 +443,11 @@ def test_link_with_a_refused_token_or_no_api_is_a_one_line_error(fake_api: FakeB
     line = one_error_line(unreachable)
     assert "cannot reach" in line and fake_api.token not in line
 
+
+
+def test_export_csv_leaves_a_phone_number_as_it_is(service: AdvisorService, fresh_db: Path):
+    conversation = talk(service, "ana", PERSONAS["growing_tactical"])
+    service.store.record_consent(conversation.id)
+    service.store.save_contact(conversation.id, {"name": "Ana", "phone": "+34 600 111 222", "consent": True})
+    [row] = list(csv.DictReader(io.StringIO(ok("export", "--format", "csv", db=fresh_db).stdout)))
+    assert row["contact_phone"] == "+34 600 111 222"  # a number, not a formula: no quote in front

@@ -103,6 +103,24 @@ PROXY_SCHEMES: Final[frozenset[str]] = frozenset({"http", "https"})
 # aiohttp.BytesPayload warns (ResourceWarning) about bodies over 1 MiB given as bytes; PTB hands every
 # file it read to the request layer as bytes, and writing them in one piece is what httpx does too.
 LARGE_BYTES: Final[int] = 1 << 20
+# The Bot API answers in kilobytes (100 updates of getUpdates, a file's metadata); a reply larger than
+# this is not Telegram's, and reading it whole would let whoever sits in between fill the memory.
+MAX_RESPONSE_BYTES: Final[int] = 16 << 20
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, refused (NetworkError) once it passes ``limit`` bytes, declared or not."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise NetworkError(f"the Bot API's answer is {declared} bytes, over the {limit} this bot reads")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise NetworkError(f"the Bot API's answer passed the {limit} bytes this bot reads")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 # httpx's encoding of a multipart name or file name (HTML5 form encoding: '"' -> %22, '\' -> '\\',
 # control characters -> %XX), plus ESC and DEL, which httpx sends raw and aiohttp refuses in a header.
@@ -341,6 +359,7 @@ class AiohttpRequest(BaseRequest):
         socket_options: Collection[SocketOpt] | None = None,
         proxy: str | URL | None = None,
         media_write_timeout: float | None = 20.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         if connection_pool_size < 1:
             raise ValueError("connection_pool_size must be at least 1")
@@ -350,6 +369,7 @@ class AiohttpRequest(BaseRequest):
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
         self._media_write_timeout = media_write_timeout
+        self.max_response_bytes = max_response_bytes
         self._socket_options = tuple(socket_options) if socket_options else ()
         self._proxy = _proxy_url(proxy) if proxy is not None else None
         self._ssl_context = _ssl_context()
@@ -466,7 +486,7 @@ class AiohttpRequest(BaseRequest):
                 allow_redirects=False,
                 skip_auto_headers=skip_headers,
             ) as response:
-                return response.status, await response.read()
+                return response.status, await _read_capped(response, self.max_response_bytes)
         except TimeoutError as error:  # aiohttp's timeouts are TimeoutErrors (and ClientErrors)
             raise TimedOut from error
         except (aiohttp.ClientError, OSError) as error:

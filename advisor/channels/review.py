@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import secrets
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -46,6 +48,7 @@ class Page(RequestHandler):
         self.token = token
 
     def set_default_headers(self) -> None:
+        self.clear_header("Server")  # no name and version for a scanner to match
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)
 
@@ -69,7 +72,9 @@ class Page(RequestHandler):
     def get_current_user(self) -> str | None:
         if self.bearer() is not None:
             return "script" if getattr(self, "_bearer_right", False) else None
-        if self.get_signed_cookie(COOKIE, max_age_days=7) == b"reviewer":
+        session = self.get_signed_cookie(COOKIE, max_age_days=7)
+        sessions: dict[bytes, float] = self.settings["sessions"]
+        if session is not None and sessions.get(session, 0.0) > time.time():
             return "reviewer"
         return None
 
@@ -131,7 +136,14 @@ class Login(Page):
             self.set_status(401)
             self.page("login", title="Sign in", nav="", error="That token is not right.", next=self._next())
             return
-        self.set_signed_cookie(COOKIE, "reviewer", expires_days=7, httponly=True, samesite="Strict",
+        # a session of its own, known to this process: signing out ends it here, not only in the browser
+        session = secrets.token_urlsafe(24)
+        sessions: dict[bytes, float] = self.settings["sessions"]
+        now = time.time()
+        for old in [key for key, until in sessions.items() if until <= now]:
+            del sessions[old]
+        sessions[session.encode()] = now + 7 * 24 * 3600
+        self.set_signed_cookie(COOKIE, session, expires_days=7, httponly=True, samesite="Strict",
                                secure=self.https())
         self.redirect(self._next())
 
@@ -145,8 +157,20 @@ class Login(Page):
 
 class Logout(Page):
     def post(self) -> None:
+        session = self.get_signed_cookie(COOKIE, max_age_days=7)
+        if session is not None:
+            self.settings["sessions"].pop(session, None)  # a copy of the cookie no longer signs anyone in
         self.clear_cookie(COOKIE)
         self.redirect("/login")
+
+
+class NotFound(Page):
+    """Any other path: 404 with the same headers as every page (and no server name)."""
+
+    public = True
+
+    def prepare(self) -> None:  # type: ignore[override]
+        raise HTTPError(404)
 
 
 class ConversationList(Page):
@@ -255,4 +279,7 @@ def build_review_app(service: AdvisorService, token: str, behind_proxy: bool = F
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict"},
         behind_proxy=behind_proxy,
         guesses=guesses or Guesses(),
+        sessions={},  # signed-in sessions (a restart signs everyone out)
+        default_handler_class=NotFound,
+        default_handler_args=args,
     )

@@ -263,6 +263,7 @@ class TelegramChannel:
         # New messages only: an edited old "/restart" must not run again, nor a business message start
         # a conversation (a CommandHandler given filters no longer limits itself to messages).
         private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+        app.add_handler(TypeHandler(Update, self.on_seen), group=-1)  # before the others, for every update
         app.add_handler(MessageHandler(~filters.ChatType.PRIVATE, self.on_group))
         app.add_handler(CommandHandler("start", self.on_start, filters=private))
         app.add_handler(CommandHandler("restart", self.on_restart, filters=private))
@@ -580,7 +581,7 @@ class TelegramChannel:
             await self.send(chat.id, self.renderer.telegram("resumed", number=outcome.step.number), context)
         else:
             low, high = self.engine.path_lengths()
-            await self.send(chat.id, self.renderer.telegram("welcome", name=user.first_name,
+            await self.send(chat.id, self.renderer.telegram("welcome", name=_whole(user.first_name),
                                                             count_low=low, count_high=high), context,
                             reply_markup=ReplyKeyboardRemove())
         await self.show(chat.id, outcome, context)
@@ -642,7 +643,7 @@ class TelegramChannel:
             # typed before this question was on screen: a second quick message, not an answer to it
             log.debug("message typed before question %s was asked: ignored", current.state.current)
             return
-        await self.show(chat, self.service.answer(current, update.message.text), context,
+        await self.show(chat, self.service.answer(current, _whole(update.message.text)), context,
                         telegram_name=self._first_name(update))
 
     async def on_contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -653,7 +654,7 @@ class TelegramChannel:
         if shared.user_id is None or str(shared.user_id) != self._user(update):
             await self.nudge(update, context, "nudge")  # someone else's card: not consent from its owner
             return
-        name = " ".join(filter(None, (shared.first_name, shared.last_name)))
+        name = _whole(" ".join(filter(None, (shared.first_name, shared.last_name))))
         if current is not None and current.state.current == "contact":
             await self.show(chat, self.service.answer(current, f"{name} +{shared.phone_number.lstrip('+')}"),
                             context, telegram_name=self._first_name(update))
@@ -667,7 +668,7 @@ class TelegramChannel:
             "consent": True, "given_at": now(),
         })
         self.alert("contact", latest, self._first_name(update))  # queued first: the reply may fail
-        await self.send(chat, self.renderer.telegram("contact_thanks", name=shared.first_name), context,
+        await self.send(chat, self.renderer.telegram("contact_thanks", name=_whole(shared.first_name)), context,
                         reply_markup=ReplyKeyboardRemove())
 
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -850,10 +851,21 @@ class TelegramChannel:
             await self.send(chat, self.renderer.telegram(lead), context)
         await self.show(chat, Outcome(current, self.engine.resume(current.state), resumed=True), context)
 
+    async def on_seen(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Someone marked as having blocked the bot writes or presses again: they unblocked it (one
+        stray 403 marked a person blocked for good)."""
+        chat, user = update.effective_chat, update.effective_user
+        if (chat is not None and user is not None and chat.type == ChatType.PRIVATE
+                and (update.message is not None or update.callback_query is not None)
+                and self.service.store.is_blocked(CHANNEL, str(user.id))):
+            self.service.store.set_blocked(CHANNEL, str(user.id), False)
+
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         if isinstance(context.error, Forbidden):  # the person blocked the bot: nothing can reach them
-            if isinstance(update, Update) and update.effective_user is not None:
-                self.service.store.set_blocked(CHANNEL, str(update.effective_user.id), True)
+            chat = update.effective_chat if isinstance(update, Update) else None
+            if chat is not None and chat.type == ChatType.PRIVATE and update.effective_user is not None:  # type: ignore[union-attr]
+                # (a 403 in a group says the bot left the group, nothing about the member who wrote)
+                self.service.store.set_blocked(CHANNEL, str(update.effective_user.id), True)  # type: ignore[union-attr]
             log.info("a person blocked the bot; marked, no more messages to them")
             return
         if update is None and isinstance(context.error, NetworkError):  # polling hiccup: PTB retries
@@ -872,7 +884,7 @@ class TelegramChannel:
         return update.effective_chat.id
 
     def _first_name(self, update: Update) -> str | None:
-        return update.effective_user.first_name if update.effective_user else None
+        return _whole(update.effective_user.first_name) if update.effective_user else None
 
     def _user(self, update: Update) -> str:
         assert update.effective_user is not None
@@ -932,6 +944,14 @@ async def _together(*calls: Awaitable[Any]) -> None:
         if error is not first:
             log.warning("a Bot API call made together with another failed too: %r", error)
     raise first
+
+
+def _whole(text: str | None) -> str | None:
+    """Text with any lone surrogate (JSON lets a client send "\ud800") replaced: it can be neither
+    stored nor sent back, and a name holding one broke the welcome."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _harmless_edit_failure(error: BadRequest) -> bool:
