@@ -31,6 +31,7 @@ class Outcome:
     step: Step
     resumed: bool = False
     completed: bool = False  # this step completed the conversation (the recommendation is new)
+    alert_id: int | None = None  # the lead card queued with this step, if any
 
 
 class AdvisorService:
@@ -39,6 +40,9 @@ class AdvisorService:
         self.engine = engine
         self.renderer = renderer
         self.store = store
+        # Lead cards: None (off), or how many of one person's conversations may make cards a day. When
+        # on, a completion queues its card in the same transaction (a crash keeps both or neither).
+        self.cards_per_person_a_day: int | None = None
 
     def open(self, channel: str, user_id: str, ref: str | None = None) -> Outcome:
         """Resume the person's conversation in progress, or begin a new one."""
@@ -131,13 +135,18 @@ class AdvisorService:
 
     def _commit(self, conversation: Conversation, step: Step, person: Turn, log: bool = True) -> Outcome:
         """Save the step; ``log=False`` keeps only the person's turn (a toggle re-asks nothing)."""
-        recommendation = summary = None
+        recommendation = summary = alert = None
         if step.kind == "finish" and not conversation.state.finished:
             recommendation = step.recommendation
             summary = self.renderer.summary(recommendation, step.state.answers)
+            if self.cards_per_person_a_day is not None:  # a lead card, in the same transaction
+                consented = any(isinstance(v, dict) and v.get("consent") for v in step.state.answers.values())
+                alert = ("expert" if consented else "completed", self.cards_per_person_a_day)
         turns = [person, self._advisor_turn(step)] if log else [person]
-        self.store.save(conversation.id, step.state, turns, recommendation=recommendation, summary=summary)
-        return Outcome(self.store.get(conversation.id), step, completed=recommendation is not None)
+        alert_id = self.store.save(conversation.id, step.state, turns, recommendation=recommendation,
+                                   summary=summary, alert=alert)
+        return Outcome(self.store.get(conversation.id), step, completed=recommendation is not None,
+                       alert_id=alert_id)
 
     def _advisor_turn(self, step: Step) -> Turn:
         if step.kind == "finish":

@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -139,8 +140,8 @@ def _check_schema(db: Database, name: str) -> None:
     """Refuse a database of a newer advisor (it would be served with apologies, or changed) and a
     SQLite file of another program (it would gain the advisor's tables)."""
     tables = set(db.table_names())
-    if not tables:
-        return  # new and empty: the advisor's to make
+    if not tables - {"_sqlite_migrations"}:
+        return  # new and empty (or being made by another advisor process right now): the advisor's to make
     if "_sqlite_migrations" not in tables or "conversations" not in tables:
         raise AdvisorError(f"{name} is a SQLite database of another program, not the advisor's: "
                            "give the advisor a file of its own (ADVISOR_DB)")
@@ -302,6 +303,20 @@ class Store:
             parent = Path(name).resolve().parent
             if not parent.is_dir():
                 raise AdvisorError(f"cannot open database {name}: folder {parent} does not exist")
+        for attempt in range(50):  # two processes creating one new file at once: one waits its turn
+            try:
+                return cls._open(name, read_only)
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == 49:
+                    raise AdvisorError(f"cannot open database {name}: {error}") from None
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _open(cls, name: str, read_only: bool) -> Store:
+        """One try at opening (see open); busy_timeout does not cover switching to WAL mode or the
+        first migration's schema lock, which another process making the same file may hold."""
+        db: Database | None = None
         try:
             if read_only and name != ":memory:":
                 db = Database(sqlite3.connect(f"{Path(name).resolve().as_uri()}?mode=ro", uri=True))
@@ -315,7 +330,22 @@ class Store:
                 db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("PRAGMA foreign_keys = ON")
                 db.execute("PRAGMA secure_delete = ON")  # forgotten words do not linger in free pages
-                migrations.apply(db)
+                if migrations.pending(db):
+                    # one process migrates at a time (the others wait here), each migration still its
+                    # own savepoint: two processes making one new file both applied m001 before
+                    db.execute("BEGIN IMMEDIATE")
+                    try:
+                        migrations.apply(db)
+                        db.execute("COMMIT")
+                    except BaseException:
+                        db.conn.rollback()
+                        raise
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error):
+                if db is not None:
+                    db.close()
+                raise
+            raise AdvisorError(f"cannot open database {name}: {error}") from None
         except sqlite3.DatabaseError as error:
             raise AdvisorError(f"cannot open database {name}: {error}") from None
         return cls(db, name)
@@ -384,8 +414,11 @@ class Store:
         turns: Sequence[Turn] = (),
         recommendation: dict[str, Any] | None = None,
         summary: str | None = None,
-    ) -> None:
-        """Commit one step: the new state and its turns; a recommendation completes it."""
+        alert: tuple[str, int] | None = None,
+    ) -> int | None:
+        """Commit one step: the new state and its turns; a recommendation completes it. ``alert``
+        (event, cards a person may make a day) queues a lead card in the same transaction, so a
+        crash keeps both or neither; returns its id, if one was queued."""
         stamp = now()
         columns = {**_state_columns(state), "updated_at": stamp, "id": conversation_id}
         sets = "state = :state, answers = :answers, context = :context, updated_at = :updated_at"
@@ -400,6 +433,7 @@ class Store:
         with self.db.atomic():
             self.db.execute(f"UPDATE conversations SET {sets} WHERE id = :id", columns)
             self._add_turns(conversation_id, turns, stamp)
+            return self.queue_alert(conversation_id, *alert) if alert is not None else None
 
     def abandon(self, conversation_id: int, turns: Sequence[Turn] = ()) -> None:
         stamp = now()
@@ -436,9 +470,18 @@ class Store:
         return self.db.execute("DELETE FROM processed_updates WHERE at < ?", [before]).rowcount
 
     # -- lead alerts -----------------------------------------------------------------------
-    def queue_alert(self, conversation_id: int, event: str) -> int:
-        """Queue a lead alert (``completed``, ``expert``, ``contact``) for the sales chat; returns its id."""
+    def queue_alert(self, conversation_id: int, event: str, per_person_a_day: int | None = None) -> int | None:
+        """Queue a lead alert (``completed``, ``expert``, ``contact``) for the sales chat, in the caller's
+        transaction if there is one; returns its id, or None when the conversation's person already
+        made cards for ``per_person_a_day`` conversations in the last 24 hours."""
         with self.db.atomic():
+            if per_person_a_day is not None:
+                person = self.db.execute("SELECT channel, user_id FROM conversations WHERE id = ?",
+                                         [conversation_id]).fetchone()
+                if person is not None and self.cards_today(*person) > per_person_a_day:
+                    log.info("no lead card for conversation %s: its person had %d today", conversation_id,
+                             per_person_a_day)
+                    return None
             cursor = self.db.execute(
                 "INSERT INTO lead_alerts (conversation_id, event, created_at) VALUES (?, ?, ?)",
                 [conversation_id, event, now()])
@@ -537,21 +580,26 @@ class Store:
             "SELECT COUNT(*) FROM conversations WHERE channel = ? AND user_id = ? AND completed_at >= ?",
             [channel, user_id, since]).fetchone()[0])
 
-    def record_consent(self, conversation_id: int) -> None:
-        """The person agreed that an expert may contact them about this conversation's advice."""
+    def record_consent(self, conversation_id: int, alert: tuple[str, int] | None = None) -> int | None:
+        """The person agreed that an expert may contact them about this conversation's advice; with
+        ``alert``, its lead card is queued in the same transaction (its id is returned)."""
         with self.db.atomic():
             self.db.execute("UPDATE conversations SET consent_at = ?, updated_at = ? WHERE id = ?",
                             [now(), now(), conversation_id])
             self._record_update()
+            return self.queue_alert(conversation_id, *alert) if alert is not None else None
 
-    def save_contact(self, conversation_id: int, contact: dict[str, Any]) -> None:
-        """Keep contact details, only for a conversation whose person consented."""
+    def save_contact(self, conversation_id: int, contact: dict[str, Any],
+                     alert: tuple[str, int] | None = None) -> int | None:
+        """Keep contact details, only for a conversation whose person consented; with ``alert``, its
+        lead card is queued in the same transaction (its id is returned)."""
         with self.db.atomic():
-            self.db.execute(
+            saved = self.db.execute(
                 "UPDATE conversations SET contact = ?, updated_at = ? WHERE id = ? AND consent_at IS NOT NULL",
                 [json.dumps(contact, ensure_ascii=False), now(), conversation_id],
-            )
+            ).rowcount
             self._record_update()
+            return self.queue_alert(conversation_id, *alert) if alert is not None and saved else None
 
     def forget(self, channel: str, user_id: str) -> int:
         """Delete every conversation and turn of one person; return how many conversations went."""

@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,17 @@ def test_the_instance_lock_holds_through_a_symlink(tmp_path):
     finally:
         first.kill()
         first.wait()
+
+
+def test_processes_making_one_new_database_at_once_all_succeed(tmp_path):
+    db, go = tmp_path / "fresh.db", tmp_path / "go"
+    code = ("import sys, os, time; sys.path.insert(0, sys.argv[1]); from advisor.service import build_service\n"
+            "while not os.path.exists(sys.argv[3]): time.sleep(0.001)\n"
+            "build_service(sys.argv[2]).store.close(); print('ok')")
+    starts = [subprocess.Popen([sys.executable, "-c", code, str(ROOT), str(db), str(go)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    time.sleep(3)  # every process imported and waiting at the line
+    go.touch()
+    results = [p.communicate(timeout=60) for p in starts]
+    assert all(p.returncode == 0 for p in starts), [err[-300:] for _out, err in results]
+    assert run_bot("summaries", db=db).returncode == 0

@@ -235,7 +235,7 @@ async def test_lead_alerts_wait_in_the_outbox_through_a_crash_and_a_network_fail
     store = service.store
     conversation = service.open("telegram", str(PROSPECT), "rep_alice").conversation
     crashed = TelegramChannel(service, Options(sales_chat_id=SALES_CHAT))
-    crashed.alert("completed", conversation, telegram_name="Tom")  # ... and the process died here
+    crashed.queued(store.queue_alert(conversation.id, "completed"), "Tom")  # ... and the process died here
     assert [event for _, _, event in store.pending_alerts()] == ["completed"]
 
     restarted = TelegramChannel(service, Options(sales_chat_id=SALES_CHAT))
@@ -247,11 +247,11 @@ async def test_lead_alerts_wait_in_the_outbox_through_a_crash_and_a_network_fail
     assert "Tom" not in sales.cards[0]  # the Telegram name lived in the crashed process only
     assert store.pending_alerts() == []
 
-    restarted.alert("expert", conversation, telegram_name="Tom")
+    restarted.queued(store.queue_alert(conversation.id, "expert"), "Tom")
     assert await restarted.deliver_alerts(_SalesChat(Forbidden("bot was kicked from the supergroup chat"))) is False
     assert store.pending_alerts() == []  # refused for good: not retried forever
 
-    restarted.alert("contact", conversation, telegram_name="Tom")
+    restarted.queued(store.queue_alert(conversation.id, "contact"), "Tom")
     assert store.forget("telegram", str(PROSPECT)) == 1
     sales = _SalesChat()
     assert await restarted.deliver_alerts(sales) is False
@@ -261,9 +261,35 @@ async def test_lead_alerts_wait_in_the_outbox_through_a_crash_and_a_network_fail
 def test_without_a_sales_chat_nothing_is_queued(service):
     from advisor.channels.telegram import Options, TelegramChannel
 
-    conversation = service.open("telegram", str(PROSPECT)).conversation
-    TelegramChannel(service, Options(sales_chat_id=None)).alert("completed", conversation, telegram_name="Tom")
-    assert service.store.pending_alerts() == []
+    channel = TelegramChannel(service, Options(sales_chat_id=None))
+    assert channel.alerts("completed") is None and service.cards_per_person_a_day is None
+    outcome = service.open("telegram", str(PROSPECT))
+    for line in SALES_TEAM:
+        outcome = service.answer(outcome.conversation, line)
+    assert outcome.completed and outcome.alert_id is None and service.store.pending_alerts() == []
+
+
+def test_a_completion_and_its_lead_card_are_one_transaction(service):
+    """A kill between the completion and its card lost the card: now both commit together or neither."""
+    import sqlite3
+
+    import pytest
+
+    from advisor.channels.telegram import Options, TelegramChannel
+
+    TelegramChannel(service, Options(sales_chat_id=SALES_CHAT))
+    outcome = service.open("telegram", str(PROSPECT))
+    for line in SALES_TEAM:
+        outcome = service.answer(outcome.conversation, line)
+    assert outcome.completed and [a for a, _, _ in service.store.pending_alerts()] == [outcome.alert_id]
+    # the card cannot be queued (here: its table is gone): the completion is not committed either
+    second = service.open("telegram", str(PROSPECT + 1))
+    for line in SALES_TEAM[:-1]:
+        second = service.answer(second.conversation, line)
+    service.store.db.execute("ALTER TABLE lead_alerts RENAME TO lead_alerts_gone")
+    with pytest.raises(sqlite3.OperationalError):
+        service.answer(second.conversation, SALES_TEAM[-1])
+    assert service.store.get(second.conversation.id).status == "in_progress"
 
 
 async def test_a_card_that_cannot_be_made_is_dropped_and_does_not_hold_back_the_next(service, monkeypatch):
@@ -272,8 +298,8 @@ async def test_a_card_that_cannot_be_made_is_dropped_and_does_not_hold_back_the_
     channel = TelegramChannel(service, Options(sales_chat_id=SALES_CHAT))
     broken = service.open("telegram", "5001", "rep_broken").conversation
     fine = service.open("telegram", "5002", "rep_fine").conversation
-    channel.alert("completed", broken, telegram_name=None)
-    channel.alert("completed", fine, telegram_name=None)
+    channel.queued(service.store.queue_alert(broken.id, "completed"), None)
+    channel.queued(service.store.queue_alert(fine.id, "completed"), None)
     render = channel.renderer.telegram
 
     def telegram(macro: str, **context: object) -> str:

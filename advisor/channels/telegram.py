@@ -253,6 +253,8 @@ class TelegramChannel:
         self.renderer = service.renderer
         self.engine = service.engine
         self.options = options or Options()
+        if self.options.sales_chat_id is not None:  # completions queue their lead card as they commit
+            service.cards_per_person_a_day = CARDS_PER_PERSON_A_DAY
         self._reminders: asyncio.Task[None] | None = None
         self._alerts: asyncio.Task[None] | None = None
         self._alerts_waiting = asyncio.Event()  # set when an alert is queued
@@ -369,19 +371,18 @@ class TelegramChannel:
         return sent
 
     # -- lead alerts -----------------------------------------------------------------------
-    def alert(self, event: str, conversation: Conversation, telegram_name: str | None) -> None:
-        """Queue a lead card for the sales chat, if one is set. It goes from the outbox in the database,
-        sent by a task of its own: the prospect never waits for the sales chat's pace (Telegram allows
-        a group 20 messages a minute), and a crash or restart delays the card instead of losing it."""
-        if self.options.sales_chat_id is None:
-            return
-        if self.service.store.cards_today(CHANNEL, conversation.user_id) > CARDS_PER_PERSON_A_DAY:
-            log.info("no lead card for conversation %s: its person had %d today", conversation.id,
-                     CARDS_PER_PERSON_A_DAY)
-            return
-        alert_id = self.service.store.queue_alert(conversation.id, event)
-        self._alert_names[alert_id] = telegram_name
-        self._alerts_waiting.set()
+    def alerts(self, event: str) -> tuple[str, int] | None:
+        """The lead card to queue with a change (in its transaction), if a sales chat is set. Cards go
+        from the outbox in the database, sent by a task of its own: the prospect never waits for the
+        sales chat's pace (Telegram allows a group 20 messages a minute), and a crash or restart
+        delays a card instead of losing it."""
+        return None if self.options.sales_chat_id is None else (event, CARDS_PER_PERSON_A_DAY)
+
+    def queued(self, alert_id: int | None, telegram_name: str | None) -> None:
+        """A card was queued: its Telegram first name (memory only), and wake the sender."""
+        if alert_id is not None:
+            self._alert_names[alert_id] = telegram_name
+            self._alerts_waiting.set()
 
     async def deliver_alerts_forever(self, bot: Any) -> None:
         """Send the queued lead cards in order, now (a restart may have left some) and as they come."""
@@ -511,9 +512,8 @@ class TelegramChannel:
         """Send a step: a question with its keyboard, or the recommendation and what next."""
         step = outcome.step
         if step.kind == "finish":
-            if outcome.completed:  # queued first: the card survives a crash while the advice is sent
-                contact = reports.contact_of(outcome.conversation)
-                self.alert("expert" if contact else "completed", outcome.conversation, telegram_name)
+            if outcome.completed:  # queued with the completion: the card survives a crash
+                self.queued(outcome.alert_id, telegram_name)
             await self.send_recommendation(chat_id, outcome.conversation, step.recommendation, context,
                                            preparing=True)
             return
@@ -663,11 +663,11 @@ class TelegramChannel:
         if latest is None or latest.consent_at is None:
             await self.nudge(update, context, "nudge")
             return
-        self.service.store.save_contact(latest.id, {
+        alert_id = self.service.store.save_contact(latest.id, {
             "name": name or None, "email": None, "phone": "+" + shared.phone_number.lstrip("+"),
             "consent": True, "given_at": now(),
-        })
-        self.alert("contact", latest, self._first_name(update))  # queued first: the reply may fail
+        }, alert=self.alerts("contact"))
+        self.queued(alert_id, self._first_name(update))  # queued with the contact: the reply may fail
         await self.send(chat, self.renderer.telegram("contact_thanks", name=_whole(shared.first_name)), context,
                         reply_markup=ReplyKeyboardRemove())
 
@@ -786,8 +786,8 @@ class TelegramChannel:
         if press.target == "no":
             await self.send(chat, self.renderer.telegram("no_consent"), context)
             return
-        self.service.store.record_consent(conversation.id)
-        self.alert("expert", conversation, self._first_name(update))
+        self.queued(self.service.store.record_consent(conversation.id, alert=self.alerts("expert")),
+                    self._first_name(update))
         keyboard = ReplyKeyboardMarkup([[KeyboardButton(self.renderer.button("share_contact"), request_contact=True)]],
                                        one_time_keyboard=True, resize_keyboard=True)
         await self.send(chat, self.renderer.telegram("share_contact"), context, reply_markup=keyboard)
