@@ -466,6 +466,24 @@ class Store:
         with self.db.atomic():
             self._record_update()
 
+    def writable(self) -> bool:
+        """Whether a write could start now, asked without waiting: another process may hold SQLite's
+        write lock (a long ``sqlite3`` session, a backup), and SQLite's own busy wait would block the
+        caller (for the bot: its event loop, so every chat) for up to the busy timeout."""
+        if self.path == ":memory:" or self.db.conn.in_transaction:
+            return True
+        self.db.execute("PRAGMA busy_timeout = 0")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                return False
+            raise
+        finally:
+            self.db.execute("PRAGMA busy_timeout = 5000")
+
     def forget_processed(self, before: str) -> int:
         return self.db.execute("DELETE FROM processed_updates WHERE at < ?", [before]).rowcount
 

@@ -1574,6 +1574,39 @@ def test_a_write_waits_for_another_writer_instead_of_failing(db):
         service.store.close()
 
 
+def test_an_outside_write_lock_longer_than_the_busy_timeout_loses_no_answer_and_freezes_nothing(
+        fake_api, start_bot, db):
+    fake = fake_api
+    bot = start_bot(fake, db=db)
+    q1 = tw.start(fake, ALICE)
+    mark = fake.mark()
+    last = fake.send_text(ALICE, "/help")
+    fake.wait_for(lambda m, p: m == "sendMessage" and "/forget:" in p["text"], since=mark)
+    wait_until(lambda: committed(db, last), what="the last update's record")  # every write done
+    locked, release = threading.Event(), threading.Event()
+
+    def outside_writer() -> None:  # e.g. someone in the sqlite3 shell with a transaction open
+        connection = sqlite3.connect(db, timeout=5)
+        connection.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(20)
+        connection.commit()
+        connection.close()
+
+    holder = threading.Thread(target=outside_writer)
+    holder.start()
+    assert locked.wait(5)
+    mark = fake.mark()
+    tw.press_option(fake, ALICE, "Growing", q1)  # needs the database: waits for the lock ...
+    time.sleep(6.5)  # ... longer than SQLite's busy timeout (5 s), which failed the update before
+    assert fake.pending_updates == []  # the bot kept fetching: its event loop was not blocked
+    release.set()
+    holder.join(10)
+    tw.wait_question(fake, ALICE, mark, "size")  # then it went through
+    assert tw.exported(db, ALICE)[0]["answers"] == {"stage": "growing"}
+    log_is_clean(bot)
+
+
 SCHEMA_VERSIONS = list(range(1, SCHEMA_VERSION))
 
 

@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 ALERT_RETRY_SECONDS = 5.0  # after a network failure, the outbox is tried again this much later
 ALERT_FLUSH_SECONDS = 2.0  # on stop, this long to send what is queued (SIGTERM stops within 5 s)
+LOCK_WAIT_SECONDS = 60.0  # how long an update waits for another process's write lock, off the event loop
 CARDS_PER_PERSON_A_DAY = 3  # conversations of one person that make lead cards in 24 hours (forged floods)
 REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MESSAGE_LIMIT = 4096  # UTF-16 code units, after entity parsing
@@ -164,6 +165,10 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             if asyncio.iscoroutine(coroutine):
                 coroutine.close()
             return
+        waited = 0.0
+        while not self.store.writable() and waited < LOCK_WAIT_SECONDS:
+            await asyncio.sleep(0.05)  # another process writes: wait here, the event loop stays free
+            waited += 0.05
         token = current_update.set((CHANNEL, update.update_id))
         try:
             await super().process_update(update, coroutine)
