@@ -578,8 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also run the advice cases (default: cases.yaml beside the dialog) and report "
                        "each one whose advice differs from what is expected")
     check.add_argument("--understanding", nargs="?", const="", metavar="FILE",
-                       help="also score the free-text understanding on labelled phrases (default: "
-                       "understanding.yaml beside the dialog): precision and recall per option and overall")
+                       help="also score the free-text understanding on labelled phrases and on words typed at "
+                       "button questions (default: understanding.yaml beside the dialog): precision and "
+                       "recall per option, the share of typed answers understood per question, and overall")
     check.set_defaults(func=cmd_check)
 
     diagram = commands.add_parser("diagram", help="print the dialog as a Mermaid state diagram",
