@@ -121,15 +121,15 @@ def _stemmer(name: str) -> snowballstemmer.stemmer:
     return snowballstemmer.stemmer(name)
 
 
-def tokens(text: str) -> list[str]:
+def tokens(text: str, language: Language = ENGLISH) -> list[str]:
     """Lower-case words and clause punctuation; apostrophes and hyphens joined ("don't" -> "dont")."""
-    for acronym, word in ENGLISH.acronyms:  # "IT" is not "it"
+    for acronym, word in language.acronyms:  # "IT" is not "it"
         text = re.sub(rf"\b{acronym}\b", word, text)
     return _TOKEN.findall(text.lower().replace("'", "").replace("’", "").replace("-", " "))
 
 
 def stems(text: str, language: Language = ENGLISH) -> tuple[str, ...]:
-    words = tokens(text)
+    words = tokens(text, language)
     return tuple(_stemmer(language.stemmer).stemWords(words))
 
 
@@ -154,7 +154,7 @@ def _phrase(phrase: str) -> tuple[_Word, ...]:
 
 
 def _words(text: str, language: Language = ENGLISH) -> tuple[_Word, ...]:
-    raw = tokens(text)
+    raw = tokens(text, language)
     return tuple(_Word(r, s) for r, s in zip(raw, _stemmer(language.stemmer).stemWords(raw), strict=True))
 
 
@@ -256,7 +256,7 @@ def _understand(text: str, options: tuple[Option, ...], language: Language) -> U
     for option in options:
         found = {span for phrase in (*option.keywords, option.label) if not phrase.startswith(WHOLE)
                  for span in _spans(typed, _phrase(phrase))}
-        if any(phrase.startswith(WHOLE) and tuple(tokens(phrase[1:])) == whole for phrase in option.keywords):
+        if any(phrase.startswith(WHOLE) and tuple(tokens(phrase[1:], language)) == whole for phrase in option.keywords):
             found.add((0, len(typed)))  # "=no": the whole answer is "no"
         unless = [span for phrase in option.unless for span in _spans(typed, _phrase(phrase))]
         matches += [_Match(option.value, s, e) for s, e in found
@@ -398,7 +398,7 @@ def quantity(text: str, measure: str, language: Language = ENGLISH) -> Quantity 
     techs"), a unit after the number ("two years" -> 24 months, "6 wks", "3 yeras"). The number
     followed by a unit wins over another ("two restaurants, around 45 staff").
     """
-    words = tokens(text.replace("+", " plus "))
+    words = tokens(text.replace("+", " plus "), language)
     stemmed = [stem(w, language) for w in words]
     numbers = dict(language.numbers)
     found: list[tuple[int, float]] = []

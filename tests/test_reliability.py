@@ -1546,24 +1546,32 @@ def test_retention_also_clears_contact_details_typed_at_the_contact_question():
 # ============================================================================================
 
 
+def hold_write_lock(db: Path, longest: float) -> tuple[threading.Thread, threading.Event]:
+    """Another connection takes SQLite's write lock and holds it until ``release`` is set (at most
+    ``longest`` seconds); returns once the lock is held: (its thread, release)."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        connection = sqlite3.connect(db, timeout=5)
+        connection.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(longest)
+        connection.commit()
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(5)
+    return holder, release
+
+
 def test_a_write_waits_for_another_writer_instead_of_failing(db):
     service = build_service(db)  # the store exactly as the bot opens it
     try:
         assert service.store.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
         outcome = service.open(CHANNEL, str(ALICE))
-        locked, release = threading.Event(), threading.Event()
-
-        def other_writer() -> None:  # another process (an export, the dashboard) writing for a moment
-            connection = sqlite3.connect(db, timeout=5)
-            connection.execute("BEGIN IMMEDIATE")
-            locked.set()
-            release.wait(10)
-            connection.commit()
-            connection.close()
-
-        holder = threading.Thread(target=other_writer)
-        holder.start()
-        assert locked.wait(5)
+        # another process (an export, the dashboard) writing for a moment
+        holder, release = hold_write_lock(db, longest=10)
         threading.Timer(0.4, release.set).start()
         started = time.monotonic()
         service.answer(outcome.conversation, "3")  # blocked until the other commits: then it goes through
@@ -1583,19 +1591,7 @@ def test_an_outside_write_lock_longer_than_the_busy_timeout_loses_no_answer_and_
     last = fake.send_text(ALICE, "/help")
     fake.wait_for(lambda m, p: m == "sendMessage" and "/forget:" in p["text"], since=mark)
     wait_until(lambda: committed(db, last), what="the last update's record")  # every write done
-    locked, release = threading.Event(), threading.Event()
-
-    def outside_writer() -> None:  # e.g. someone in the sqlite3 shell with a transaction open
-        connection = sqlite3.connect(db, timeout=5)
-        connection.execute("BEGIN IMMEDIATE")
-        locked.set()
-        release.wait(20)
-        connection.commit()
-        connection.close()
-
-    holder = threading.Thread(target=outside_writer)
-    holder.start()
-    assert locked.wait(5)
+    holder, release = hold_write_lock(db, longest=20)  # e.g. someone in the sqlite3 shell, a transaction open
     mark = fake.mark()
     tw.press_option(fake, ALICE, "Growing", q1)  # needs the database: waits for the lock ...
     time.sleep(6.5)  # ... longer than SQLite's busy timeout (5 s), which failed the update before
