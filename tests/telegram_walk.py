@@ -27,12 +27,13 @@ TOTAL = len(ORDER)  # "Question N of TOTAL" on that path (16)
 
 # a:/t:<conversation>:<question>:<n>:<version>, d:/k:/b:/r:<conversation>:<question>:<version>
 # (see advisor/channels/telegram.py)
-QUESTION_DATA = re.compile(r"^(?P<kind>[atdkbr]):(?P<cid>\d+):(?P<qid>[a-z_]+)(?::(?P<n>\d+))?:(?P<v>\d+)$")
-MARKS = ("✅ ", "▫️ ", "• ")
+QUESTION_DATA = re.compile(r"^(?P<kind>[atdkbrm]):(?P<cid>\d+):(?P<qid>[a-z_]+)(?::(?P<n>\d+))?:(?P<v>\d+)$")
+MARKS = ("✅ ", "▫️ ", "• ", "❔ ")
 
 BACK = "⬅ Back"
 SKIP = "Skip"
 READ_BACK_YES = "✔ Yes, that's right"
+SOMETHING_ELSE = "Something else…"
 DONE = "Done"
 EXPERT = "💬 Talk to an expert"
 REPORT = "📄 Full report"
@@ -59,7 +60,7 @@ def at(qid: str) -> int:
 
 # -- reading what the bot sent ---------------------------------------------------------------
 def label(text: str) -> str:
-    """A button's caption without the bot's selection marks (✅, ▫️, •)."""
+    """A button's caption without the bot's selection marks (✅, ▫️, •, ❔)."""
     for mark in MARKS:
         if text.startswith(mark):
             return text[len(mark):]

@@ -683,6 +683,53 @@ def test_a_choice_understood_from_typed_words_is_shown_marked_on_its_button(fake
     tw.assert_clean(fake, bot)
 
 
+def test_words_that_could_mean_two_options_are_asked_about_with_those_options_as_buttons(fake_api, start_bot, db):
+    bot = start_bot(fake_api, db=db)
+    fake = fake_api
+    tw.start(fake, ALICE)
+    mark = fake.mark()
+    tw.press_option(fake, ALICE, "Growing")
+    size = tw.wait_question(fake, ALICE, mark, "size")
+    mark = fake.mark()
+    fake.send_text(ALICE, "somewhere between 8 and 15 people")
+    asked = tw.wait_question(fake, ALICE, mark, "size")
+    assert "could mean 2-10 or 11-50" in asked["plain"]
+    labels = [text for text, _ in tw.buttons(asked)]
+    assert labels[:2] == ["2-10", "11-50"], labels  # only the two it could mean...
+    assert tw.SOMETHING_ELSE in labels and "Just me" not in labels  # ...and a way to the rest
+    assert size["message_id"] != asked["message_id"]
+    # "Something else" puts every option back on the same message
+    mark = fake.mark()
+    query = tw.press_option(fake, ALICE, tw.SOMETHING_ELSE, asked)
+    fake.wait_for(lambda m, p: m == "editMessageReplyMarkup" and p["message_id"] == asked["message_id"], since=mark)
+    tw.callback_answer(fake, query)
+    every = [tw.label(text) for text, _ in tw.buttons(tw.message_by_id(fake, ALICE, asked["message_id"]))]
+    assert every[:5] == ["Just me", "2-10", "11-50", "51-250", "More than 250"], every
+    mark = fake.mark()
+    tw.press_option(fake, ALICE, "11-50", asked)
+    tw.wait_question(fake, ALICE, mark, "industry")
+    assert tw.exported(db, ALICE)[0]["answers"] == {"stage": "growing", "size": "medium"}
+    tw.assert_clean(fake, bot)
+
+
+def test_at_a_several_answer_question_the_options_asked_about_come_first_marked(fake_api, start_bot, db):
+    bot = start_bot(fake_api, db=db)
+    fake = fake_api
+    # early, 2-10, agency, services, then words that name invoicing for sure and the phones ambiguously
+    tw.start(fake, ALICE)
+    tw.answer_walk(fake, ALICE, ["2", "2", "2", "3"])
+    mark = fake.mark()
+    fake.send_text(ALICE, "the invoices, and answering the phones all day")
+    tasks = tw.wait_question(fake, ALICE, mark, "tasks")
+    assert "could mean" in tasks["plain"], tasks["plain"]
+    texts = [text for text, _ in tw.buttons(tasks)]
+    asked = [text for text in texts if text.startswith("❔ ")]
+    assert len(asked) == 2 and texts[:2] == asked, texts  # the candidates first, marked as asked about
+    assert tw.selected(tasks) == ["bookkeeping"]  # what was said for sure stays ticked
+    assert tw.SOMETHING_ELSE not in texts  # every option shows: the ticks elsewhere must stay in view
+    tw.assert_clean(fake, bot)
+
+
 # -- an answer that can't be right beside an earlier one is read back -----------------------------
 def test_an_implausible_answer_is_read_back_with_a_yes_button_and_kept_when_pressed(fake_api, start_bot, db):
     bot = start_bot(fake_api, db=db)

@@ -632,6 +632,7 @@ def test_split_message_always_gives_valid_chunks_with_the_same_visible_text(text
     ("c:5:no", Press("c", 5, "no", None)),
     ("f:no", Press("f", None, "no", None)),
     ("f:yes", Press("f", None, "yes", None)),
+    ("m:12:size:1", Press("m", 12, "size", None, 1)),
 ])
 def test_the_callback_data_the_bot_sends_parse(data, press):
     assert parse_callback(data) == press
@@ -643,7 +644,7 @@ def test_the_callback_data_the_bot_sends_parse(data, press):
     "x:5", "x:5:delete", "x:5:report:1", "c:5:maybe", "c:5", "f:maybe", "f", "f:yes:1",
     "z:1:stage:0", "A:12:stage:0", "a:twelve:stage:0", "a:12:stage:zero", "a:1.5:stage:0", "a:0x1:stage:0",
     "d:one:tasks", "x:five:report", "c::yes", "a:" + "9" * 70 + ":s:0", "a:1:" + "q" * 60 + ":0",
-    "f:" + "😀" * 20, "\x00\xff\ufffd",
+    "f:" + "😀" * 20, "\x00\xff\ufffd", "m:1:size", "m:1:size:0:1", "m:x:size:1",
 ])
 def test_forged_callback_data_is_ignored(data):
     assert parse_callback(data) is None
@@ -669,14 +670,14 @@ def test_only_the_exact_digits_the_bot_writes_are_accepted_as_numbers(data):
 @given(st.one_of(
     st.text(max_size=80),
     st.binary(max_size=80).map(lambda b: b.decode("latin-1")),
-    st.builds(lambda kind, parts: ":".join([kind, *parts]), st.sampled_from("atdkbxcfz"),
+    st.builds(lambda kind, parts: ":".join([kind, *parts]), st.sampled_from("atdkbmxcfz"),
               st.lists(st.text(alphabet="0123456789-+ _x:yesnoreport", max_size=8), max_size=4)),
 ))
 def test_parse_callback_never_raises_on_random_text(data):
     press = parse_callback(data)
     if press is not None:
         assert len(data.encode()) <= 64
-        assert press.kind in "atdkbxcf"
+        assert press.kind in "atdkbmxcf"
         assert data.startswith(press.kind + ":")
 
 

@@ -212,13 +212,13 @@ def parse_callback(data: str | None) -> Press | None:
         return None
     parts = data.split(":")
     kind = parts[0]
-    numbers = parts[1:2] + (parts[3:] if kind in ("a", "t") else parts[3:] if kind in ("d", "k", "b", "r") else [])
+    numbers = parts[1:2] + (parts[3:] if kind in ("a", "t", "d", "k", "b", "r", "m") else [])
     if kind != "f" and not all(_ID.fullmatch(n) for n in numbers):
         return None  # only the digits this bot writes: no " 12", "+12", "1_2", "012"
     try:
         if kind in ("a", "t") and len(parts) == 5:
             return Press(kind, int(parts[1]), parts[2], int(parts[3]), int(parts[4]))
-        if kind in ("d", "k", "b", "r") and len(parts) == 4:
+        if kind in ("d", "k", "b", "r", "m") and len(parts) == 4:
             return Press(kind, int(parts[1]), parts[2], None, int(parts[3]))
         if kind == "x" and len(parts) == 3 and parts[2] in ("expert", "report", "new"):
             return Press(kind, int(parts[1]), parts[2], None)
@@ -539,7 +539,10 @@ class TelegramChannel:
         await self.send(chat_id, self.renderer.telegram("what_next", contact=contact), context,
                         reply_markup=self.after_keyboard(conversation.id, has_contact=bool(contact)))
 
-    def keyboard(self, conversation_id: int, step: Step) -> InlineKeyboardMarkup | None:
+    def keyboard(self, conversation_id: int, step: Step, everything: bool = False) -> InlineKeyboardMarkup | None:
+        """The question's buttons. Words that could mean two options are asked about with those
+        options first: alone at a one-answer question (with "Something else" for the rest), marked
+        ❔ at a several-answer one (where the other options' ticks must stay in view)."""
         question = step.question
         assert question is not None
         v = self.service.dialog.version
@@ -547,16 +550,24 @@ class TelegramChannel:
         if step.state.pending is not None:  # an answer read back: one press says it is right
             rows.append([self.button("read_back_yes", f"r:{conversation_id}:{question.id}:{v}")])
         prefix = "t" if question.type == "multi" else "a"
-        for n, option in enumerate(question.options):
+        asked = step.hint.params.get("values", []) if step.hint and step.hint.code == "ambiguous" else []
+        asked = [] if everything else [value for value in asked if value not in step.proposed]
+        shown = sorted(enumerate(question.options), key=lambda item: item[1].value not in asked)
+        if asked and question.type == "single":
+            shown = [(n, option) for n, option in shown if option.value in asked]
+        for n, option in shown:
             label = option.label
             if question.type == "multi":
-                label = ("✅ " if option.value in step.proposed else "▫️ ") + label
+                mark = "✅ " if option.value in step.proposed else "❔ " if option.value in asked else "▫️ "
+                label = mark + label
             elif option.value in step.proposed:  # understood from the person's words: press to confirm
                 label = "✅ " + label
             elif option.value == step.previous:
                 label = "• " + label
             data = f"{prefix}:{conversation_id}:{question.id}:{n}:{v}"
             rows.append([InlineKeyboardButton(label, callback_data=data)])
+        if len(shown) < len(question.options):
+            rows.append([self.button("other_options", f"m:{conversation_id}:{question.id}:{v}")])
         last: list[InlineKeyboardButton] = []
         if step.state.history:
             last.append(self.button("back", f"b:{conversation_id}:{question.id}:{v}"))
@@ -702,6 +713,10 @@ class TelegramChannel:
             await self._answer(query)
             return
         before = self.engine.resume(current.state)
+        if press.kind == "m":  # "Something else": every option, in place of the ones asked about
+            await _together(self._answer(query),
+                            self._edit_markup(query.message, self.keyboard(current.id, before, everything=True)))
+            return
         if press.kind == "t":
             outcome = self.service.toggle(current, question.options[press.index].value)  # type: ignore[index]
             keyboard = self.keyboard(current.id, outcome.step)
