@@ -181,9 +181,10 @@ def _build(path: Path, data: Any, templates_dir: Path, errors: list[str]) -> Dia
         errors.append(f"{f}: questions: expected a list of questions")
         return None
 
+    groups = _build_groups(f, data.get("words"), errors)
     questions: dict[str, Question] = {}
     for index, raw in enumerate(raw_questions):
-        question = _build_question(f, index, raw, questions, errors)
+        question = _build_question(f, index, raw, questions, errors, groups)
         if question is not None:
             questions[question.id] = question
 
@@ -228,7 +229,8 @@ def _build(path: Path, data: Any, templates_dir: Path, errors: list[str]) -> Dia
 
 
 def _build_question(
-    f: str, index: int, raw: Any, known: Mapping[str, Question], errors: list[str]
+    f: str, index: int, raw: Any, known: Mapping[str, Question], errors: list[str],
+    groups: Mapping[str, tuple[str, ...]],
 ) -> Question | None:
     where = f"{f}: questions[{index}]"
     if not isinstance(raw, Mapping):
@@ -257,7 +259,7 @@ def _build_question(
         errors.append(f"{where}.type: unknown type '{qtype}' (known: {', '.join(QUESTION_TYPES)})")
         return None
     text = _text(raw, "text", where, errors)
-    options = _build_options(where, qtype, raw.get("options"), errors)
+    options = _build_options(where, qtype, raw.get("options"), errors, groups)
     branches = _build_branches(where, raw.get("next"), errors)
     if qtype == "single":
         if not branches and any(o.next is None for o in options):
@@ -339,7 +341,38 @@ def _build_checks(where: str, raw: Any, errors: list[str]) -> list[Check]:
     return checks
 
 
-def _build_options(where: str, qtype: str, raw: Any, errors: list[str]) -> list[Option]:
+_GROUP = re.compile(r"\{([a-z_]+)\}")
+
+
+def _build_groups(f: str, raw: Any, errors: list[str]) -> dict[str, tuple[str, ...]]:
+    """``words``: named groups of words a phrase can name as ``{group}`` ("{customers} ... asking")."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, list) and v and all(isinstance(w, str) for w in v)
+            for k, v in raw.items()):
+        errors.append(f"{f}: words: expected named lists of words, e.g. customers: [customers, clients]")
+        return {}
+    return {name: tuple(w.strip().lower() for w in words) for name, words in raw.items()}
+
+
+def _expand(phrases: list[str], groups: Mapping[str, tuple[str, ...]], at: str, errors: list[str]) -> list[str]:
+    """Each phrase with ``{group}`` written out once per word of the group."""
+    out: list[str] = []
+    for phrase in phrases:
+        match = _GROUP.search(phrase)
+        if match is None:
+            out.append(phrase)
+        elif match[1] not in groups:
+            errors.append(f"{at}: {phrase!r} names an unknown group {{{match[1]}}} (see `words` at the top)")
+        else:
+            out += _expand([phrase[:match.start()] + word + phrase[match.end():] for word in groups[match[1]]],
+                           groups, at, errors)
+    return out
+
+
+def _build_options(where: str, qtype: str, raw: Any, errors: list[str],
+                   groups: Mapping[str, tuple[str, ...]]) -> list[Option]:
     if raw is None:
         if qtype in ("single", "multi"):
             errors.append(f"{where}: missing 'options'")
@@ -370,7 +403,7 @@ def _build_options(where: str, qtype: str, raw: Any, errors: list[str]) -> list[
         for keyword in keywords:
             if not isinstance(keyword, str):
                 errors.append(f"{at}.keywords: {keyword!r} is not text (quote it: \"{str(keyword).lower()}\")")
-        keywords = [k for k in keywords if isinstance(k, str)]
+        keywords = _expand([k for k in keywords if isinstance(k, str)], groups, f"{at}.keywords", errors)
         span = item.get("range")
         if span is not None and (not isinstance(span, list) or len(span) != 2 or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in span) or span[0] > span[1]):
@@ -380,6 +413,7 @@ def _build_options(where: str, qtype: str, raw: Any, errors: list[str]) -> list[
         if not isinstance(unless, list) or not all(isinstance(u, str) for u in unless):
             errors.append(f"{at}.unless: expected a list of phrases")
             unless = []
+        unless = _expand(unless, groups, f"{at}.unless", errors)
         target = item.get("next")
         if target is not None and not isinstance(target, str):
             errors.append(f"{at}.next: expected a question id")
