@@ -466,6 +466,14 @@ class Store:
         with self.db.atomic():
             self._record_update()
 
+    busy_ms = 5000  # how long a write waits, blocking its caller, for another process's write lock
+
+    def wait_for_writers(self, ms: int) -> None:
+        """How long a write waits (blocking) for another process's write lock before it fails with
+        "database is locked"; the bot keeps this short, as the wait blocks its event loop."""
+        self.busy_ms = ms
+        self.db.execute(f"PRAGMA busy_timeout = {int(ms)}")
+
     def writable(self) -> bool:
         """Whether a write could start now, asked without waiting: another process may hold SQLite's
         write lock (a long ``sqlite3`` session, a backup), and SQLite's own busy wait would block the
@@ -482,7 +490,7 @@ class Store:
                 return False
             raise
         finally:
-            self.db.execute("PRAGMA busy_timeout = 5000")
+            self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
 
     def forget_processed(self, before: str) -> int:
         return self.db.execute("DELETE FROM processed_updates WHERE at < ?", [before]).rowcount

@@ -606,6 +606,8 @@ class FakeBotAPI:
         self.username = username
         self.latency = latency
         self.clock_offset = 0.0  # seconds added to the fake's clock (message dates, the 48-hour rule)
+        # called with (method, params) before a call is carried out: a test acts at an exact moment
+        self.before_call: Callable[[str, dict[str, Any]], None] | None = None
         self.max_messages_per_second = max_messages_per_second
         self.strict_html_entities = strict_html_entities
         bot_id = token.split(":", 1)[0]
@@ -756,6 +758,8 @@ class FakeBotAPI:
         if known is None:
             return self._fail(method, params, _ApiError(404, "Not Found"))
         method, implementation = known
+        if self.before_call is not None:
+            self.before_call(method, params)
         with self._cond:
             try:
                 result = implementation(params)

@@ -1603,6 +1603,64 @@ def test_an_outside_write_lock_longer_than_the_busy_timeout_loses_no_answer_and_
     log_is_clean(bot)
 
 
+def lock_when(fake: FakeBotAPI, db: Path, method: str, text: str = "") -> dict[str, Any]:
+    """Take SQLite's write lock from another connection the first time the bot calls ``method``
+    (with ``text`` in its text), before the fake carries the call out: mid-update."""
+    taken: dict[str, Any] = {}
+
+    def hook(called: str, params: dict[str, Any]) -> None:
+        if called == method and text in str(params.get("text", "")) and not taken:
+            taken["holder"], taken["release"] = hold_write_lock(db, longest=20)
+
+    fake.before_call = hook
+    return taken
+
+
+def test_a_write_lock_taken_in_the_middle_of_an_update_freezes_no_chat(fake_api, start_bot, db):
+    fake = fake_api
+    bot = start_bot(fake, db=db)
+    q1 = tw.start(fake, ALICE)
+    taken = lock_when(fake, db, "sendMessage", "Question 2")  # after the answer's turn, before the rest
+    mark = fake.mark()
+    tw.press_option(fake, ALICE, "Growing", q1)
+    size = tw.wait_question(fake, ALICE, mark, "size")
+    wait_until(lambda: "holder" in taken, what="the lock taken")
+    fake.send_text(BOB, "/start")  # someone else, while the lock is held
+    time.sleep(2)  # SQLite's busy wait (5 s) on the event loop held every chat before
+    assert fake.pending_updates == []  # the bot kept fetching: its event loop was not blocked
+    mark = fake.mark()
+    taken["release"].set()
+    taken["holder"].join(10)
+    tw.wait_question(fake, BOB, 0, "stage")  # Bob's update waited off the loop, then went through
+    tw.press_option(fake, ALICE, "11-50", size)
+    tw.wait_question(fake, ALICE, mark, "industry")
+    assert tw.exported(db, ALICE)[0]["answers"] == {"stage": "growing", "size": "medium"}  # once each
+    assert not any("Sorry, something went wrong" in m["plain"] for m in fake.messages(ALICE))
+    assert "write lock" in bot.output()
+    log_is_clean(bot)
+
+
+def test_an_update_whose_first_write_met_a_write_lock_is_handled_again_once_it_is_free(fake_api, start_bot, db):
+    fake = fake_api
+    bot = start_bot(fake, db=db)
+    what_next = complete(fake, ALICE)
+    # "Start over" answers the press first, then writes: the lock comes in between
+    taken = lock_when(fake, db, "answerCallbackQuery")
+    mark = fake.mark()
+    query = tw.press(fake, ALICE, what_next, tw.data_for(what_next, tw.START_OVER))
+    wait_until(lambda: "holder" in taken, what="the lock taken")
+    time.sleep(1)  # the write failed after the short busy wait; the update waits for the lock ...
+    assert [r["status"] for r in tw.exported(db, ALICE)] == ["completed"]
+    taken["release"].set()
+    taken["holder"].join(10)
+    tw.wait_question(fake, ALICE, mark, "stage")  # ... and is handled again, once it is free
+    tw.barrier(fake, ALICE)
+    assert [r["status"] for r in tw.exported(db, ALICE)] == ["completed", "in_progress"]  # one new, not two
+    tw.callback_answer(fake, query)
+    assert not any("Sorry, something went wrong" in m["plain"] for m in fake.messages(ALICE))
+    log_is_clean(bot)
+
+
 SCHEMA_VERSIONS = list(range(1, SCHEMA_VERSION))
 
 

@@ -29,7 +29,10 @@ import html
 import logging
 import re
 import signal
-from collections.abc import Awaitable
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,6 +77,14 @@ CHANNEL = "telegram"
 ALERT_RETRY_SECONDS = 5.0  # after a network failure, the outbox is tried again this much later
 ALERT_FLUSH_SECONDS = 2.0  # on stop, this long to send what is queued (SIGTERM stops within 5 s)
 LOCK_WAIT_SECONDS = 60.0  # how long an update waits for another process's write lock, off the event loop
+LOOP_BUSY_MS = 100  # the most one write blocks the event loop waiting for that lock; then the update waits off it
+# Set while an update is handled: on_error marks it when a write found another process's lock.
+_lock_hit: ContextVar[list[bool] | None] = ContextVar("lock_hit", default=None)
+
+
+def _locked(error: object) -> bool:
+    """Another process held SQLite's write lock past the busy timeout."""
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or "busy" in str(error))
 CARDS_PER_PERSON_A_DAY = 3  # conversations of one person that make lead cards in 24 hours (forged floods)
 REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MESSAGE_LIMIT = 4096  # UTF-16 code units, after entity parsing
@@ -136,6 +147,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int = 256, store: Store | None = None):
         super().__init__(max_concurrent_updates)
         self.store = store
+        # handles an update again (the application's process_update), after a write lock
+        self.again: Callable[[object], Awaitable[Any]] | None = None
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
 
@@ -165,14 +178,31 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             if asyncio.iscoroutine(coroutine):
                 coroutine.close()
             return
-        waited = 0.0
-        while not self.store.writable() and waited < LOCK_WAIT_SECONDS:
-            await asyncio.sleep(0.05)  # another process writes: wait here, the event loop stays free
-            waited += 0.05
         token = current_update.set((CHANNEL, update.update_id))
+        started = time.monotonic()
         try:
-            await super().process_update(update, coroutine)
-            self.store.mark_processed()
+            while True:
+                while not self.store.writable() and time.monotonic() - started < LOCK_WAIT_SECONDS:
+                    await asyncio.sleep(0.05)  # another process writes: wait here, the event loop stays free
+                hit: list[bool] = []
+                marker = _lock_hit.set(hit)
+                try:
+                    await super().process_update(update, coroutine)
+                finally:
+                    _lock_hit.reset(marker)
+                if not hit:
+                    self.store.mark_processed()
+                    return
+                # A write found another process's lock (taken after this update began) and failed
+                # after LOOP_BUSY_MS instead of blocking every chat for seconds. Handle the update
+                # again once the lock is free, as Telegram would redeliver it after a crash: if its
+                # turn was committed, it counts as handled and is not applied twice.
+                if self.store.processed(CHANNEL, update.update_id) or self.again is None or (
+                        time.monotonic() - started >= LOCK_WAIT_SECONDS):
+                    log.warning("update %s: a write waited for another process's lock and was dropped",
+                                update.update_id)
+                    return
+                coroutine = self.again(update)
         finally:
             current_update.reset(token)
 
@@ -881,6 +911,13 @@ class TelegramChannel:
             self.service.store.set_blocked(CHANNEL, str(user.id), False)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if _locked(context.error):  # another process (a sqlite3 shell, a backup) holds the write lock
+            hit = _lock_hit.get()
+            if hit is not None:
+                hit.append(True)  # the update processor handles the update again once it is free
+            log.warning("another process holds the database's write lock; %s",
+                        "the update waits for it" if hit is not None else "this runs again at its next turn")
+            return
         if isinstance(context.error, Forbidden):  # the person blocked the bot: nothing can reach them
             chat = update.effective_chat if isinstance(update, Update) else None
             if chat is not None and chat.type == ChatType.PRIVATE and update.effective_user is not None:  # type: ignore[union-attr]
@@ -1024,15 +1061,18 @@ def build_application(service: AdvisorService, token: str, api_url: str, options
         # even spacing, no 429; a 429 still waits and delivers once
         rate_limiter=Pacer(private_burst=channel.options.chat_burst) if rate_limit else None,
     )
+    processor = PerChatUpdateProcessor(store=service.store)
     builder = (
         ApplicationBuilder()
         .bot(bot)
-        .concurrent_updates(PerChatUpdateProcessor(store=service.store))
+        .concurrent_updates(processor)
         .post_init(channel.post_init)
         .post_stop(channel.post_stop)
         .post_shutdown(post_shutdown)
     )
     app = (builder if updater else builder.updater(None)).build()
+    processor.again = app.process_update
+    service.store.wait_for_writers(LOOP_BUSY_MS)  # a write blocks every chat: never long (see processor)
     bot.when_refused(lambda _error: app.stop_running())  # polling ended: stop, never live on deaf
     channel.register(app)
     return app
