@@ -370,6 +370,8 @@ class Engine:
             return self._parse_choice(state, question, text)
         if not text and state.answers.get(question.id) is not None:
             return self._accept(state, question, state.answers[question.id])
+        if not text and question.skippable:  # Enter at the optional last step: nothing to pass on
+            return self.skip(state)
         email = _EMAIL.search(text)
         phone = _PHONE.search(text)
         if email is None and phone is None:

@@ -120,7 +120,10 @@ ENGLISH = Language(
         "been", "being", "about", "into", "out", "up", "own", "yes", "no", "not", "work", "team", "company",
         "business", "thing", "things", "time", "way", "there", "here", "ve", "re", "ll", "s", "t", "d", "m",
         "also", "too", "already", "still", "well", "now", "new", "people", "someone", "something",
-        "everything", "else", "need", "want", "like", "think", "know", "better", "many", "lot", "lots", "stuff"
+        "everything", "else", "need", "want", "like", "think", "know", "better", "many", "lot", "lots", "stuff",
+        # time and frequency, said of anything ("it keeps piling up every week" is no stage)
+        "keep", "keeps", "kept", "every", "always", "forever", "day", "days", "week", "weeks", "hour", "hours",
+        "take", "takes", "around", "ever", "again"
     }),
     range_words=frozenset({"to", "or", "and"}),
     adding=frozenset({"and", "plus", "with"}),

@@ -486,6 +486,12 @@ def test_a_resumed_question_shows_the_same_previous_answer(engine: Engine) -> No
 # ==============================================================================================
 # Invalid answers: a specific hint, then examples, then an offer to skip
 # ==============================================================================================
+def test_enter_at_the_optional_contact_question_leaves_it_out(engine: Engine) -> None:
+    # a consultant's console walk: Enter at "Last step, optional" was refused ("I need an email ...")
+    step = engine.answer(at("contact", {"stage": "growing"}), "")
+    assert step.kind == "finish" and step.state.answers["contact"] is None
+
+
 @pytest.mark.parametrize(
     ("qid", "reply", "code", "params"),
     [
@@ -508,7 +514,6 @@ def test_a_resumed_question_shows_the_same_previous_answer(engine: Engine) -> No
         ("pains", "", "empty_text", {}),
         ("pains", "   ", "empty_text", {}),
         ("contact", "call me", "no_contact", {}),
-        ("contact", "", "no_contact", {}),
         ("contact", "2", "out_of_range", {"low": 1, "high": 1}),
         ("stage", "x" * 501, "too_long", {"limit": 500}),
         ("pains", "word " * 101, "too_long", {"limit": 500}),
