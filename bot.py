@@ -462,8 +462,21 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_link(args: argparse.Namespace) -> int:
-    from advisor.reports import deep_link
+    from advisor.reports import REF_PART, deep_link
 
+    if args.web:
+        from advisor.channels.web import embed_snippet
+
+        for name, part in (("REF", args.ref), ("--campaign", args.campaign)):
+            if part is not None and not REF_PART.match(part):
+                raise AdvisorError(f"{name} must be 1-40 characters of A-Z a-z 0-9 _, got {part!r}")
+        if not re.match(r"^https?://[^\s/?#]+", args.web):
+            raise AdvisorError(f"--web must be the web chat's address, such as https://advisor.example.com, "
+                               f"got {args.web!r}")
+        link, frame = embed_snippet(args.web, args.ref if args.campaign is None else f"{args.ref}--{args.campaign}")
+        print(link)
+        print(frame)
+        return 0
     username = args.username
     if not username:
         username = bot_username()
@@ -495,8 +508,6 @@ def bot_username() -> str:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    import asyncio
-
     from advisor.channels.review import build_review_app
     from advisor.service import build_service
 
@@ -509,18 +520,44 @@ def cmd_review(args: argparse.Namespace) -> int:
         print("warning: ADVISOR_REVIEW_TOKEN is shorter than 16 characters; anyone who guesses it reads every "
               "conversation", file=sys.stderr)
     service = build_service(db_path(args), dialog_path(None))
-    app = build_review_app(service, token, behind_proxy=args.behind_proxy)
+    try:
+        serve_http(build_review_app(service, token, behind_proxy=args.behind_proxy), args.host, args.port,
+                   "Review dashboard")
+    finally:
+        service.store.close()
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from advisor.channels.telegram import CARDS_PER_PERSON_A_DAY
+    from advisor.channels.web import build_web_app
+    from advisor.service import build_service
+
+    service = build_service(db_path(args), dialog_path(args.dialog))
+    if telegram_options().sales_chat_id is not None:  # the Telegram bot's process sends the cards
+        service.cards_per_person_a_day = CARDS_PER_PERSON_A_DAY
+    try:
+        serve_http(build_web_app(service, behind_proxy=args.behind_proxy), args.host, args.port, "Web chat")
+    finally:
+        service.store.close()
+    return 0
+
+
+def serve_http(app, host: str, port: int, what: str) -> None:
+    """Serve a tornado app until SIGINT or SIGTERM, with small bodies and headers, short timeouts and a
+    connection cap, so that nothing exhausts it (advisor/channels/throttle.py)."""
+    import asyncio
 
     async def serve() -> None:
         from advisor.channels.throttle import LIMITS, CappedHTTPServer
 
         try:
-            # small bodies and headers, short timeouts, a connection cap: nothing exhausts it before sign-in
-            server = CappedHTTPServer(app, **LIMITS)
-            server.listen(args.port, address=args.host)
+            # bodies a little over the API's 64 KiB, so that the web chat can answer 413 itself
+            server = CappedHTTPServer(app, **{**LIMITS, "max_body_size": 2 * LIMITS["max_body_size"]})
+            server.listen(port, address=host)
         except OSError as error:
-            raise AdvisorError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
-        print(f"Review dashboard on http://{args.host}:{args.port}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
+            raise AdvisorError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+        print(f"{what} on http://{host}:{port}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -528,11 +565,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         await stop.wait()
         server.stop()
 
-    try:
-        asyncio.run(serve())
-    finally:
-        service.store.close()
-    return 0
+    asyncio.run(serve())
 
 
 def cmd_default(args: argparse.Namespace) -> int:
@@ -617,8 +650,23 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("ref", metavar="REF", help="the rep or source, e.g. alice (A-Z a-z 0-9 _)")
     link.add_argument("--campaign", help="a campaign, e.g. spring24; the link's ref becomes REF--CAMPAIGN")
     link.add_argument("--username", help="the bot's username, without asking the Bot API")
+    link.add_argument("--web", metavar="URL", help="the web chat's address: print its link for REF and an "
+                      "<iframe> to embed it in a site, instead of the Telegram link")
     link.set_defaults(func=cmd_link)
     add_review_parser(commands)
+    web = commands.add_parser(
+        "web", help="serve the advisor as a chat on a web page",
+        description="Serve the advisor on a web page (and its JSON API, POST /api/turn): the same questions, "
+        "advice and store as Telegram, channel 'web'. ?ref=REF attributes a conversation, as a Telegram deep "
+        "link does (python bot.py link REF --web URL prints it). With ADVISOR_SALES_CHAT_ID set, completions "
+        "queue lead cards, which the Telegram bot's process sends.")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8081, help="port (default: 8081)")
+    web.add_argument("--dialog", help="the dialog file (default: ADVISOR_DIALOG or dialogs/outsourcing.yaml)")
+    web.add_argument("--behind-proxy", action="store_true",
+                     help="behind a reverse proxy: the client is the last X-Forwarded-For hop, the scheme "
+                     "X-Forwarded-Proto (https: cookies that work inside another site's iframe)")
+    web.set_defaults(func=cmd_web)
     return parser
 
 
@@ -671,9 +719,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as error:  # a bug: one line for the person, the traceback in the log
-        logging.getLogger("advisor").debug("unexpected error", exc_info=True)
-        print(f"error: unexpected {type(error).__name__}: {error} "
-              "(ADVISOR_LOG_LEVEL=DEBUG shows the traceback)", file=sys.stderr)
+        logging.getLogger("advisor").error("unexpected error", exc_info=True)  # a bug: keep its traceback
+        print(f"error: unexpected {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -93,11 +93,16 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in str(text).splitlines() if line.strip()]
 
 
+WEB_WORDS = ("back", "restart", "done", "send", "skip", "report", "placeholder", "progress", "network",
+             "busy", "start", "heading")
+
+
 class Renderer:
     """Words for one dialog: questions, hints, the recommendation, summaries, messages."""
 
     def __init__(self, dialog: Dialog, templates_dir: Path = TEMPLATES_DIR):
         self.dialog = dialog
+        self.templates_dir = templates_dir
         self.env = build_environment(templates_dir)
         self.env.globals["label"] = self.label
         self._words: dict[tuple[str, str | None], str] = {}  # captions and pop-ups: the same few, often
@@ -240,6 +245,15 @@ class Renderer:
     def telegram(self, macro: str, **context: Any) -> str:
         """A Telegram message (HTML, autoescaped) from ``templates/telegram.html``."""
         return str(getattr(self.env.get_template("telegram.html").module, macro)(**context)).strip()
+
+    def web(self, macro: str, **context: Any) -> str:
+        """A macro of ``templates/web.html``: a message of the web chat, as HTML."""
+        return str(getattr(self.env.get_template("web.html").module, macro)(**context)).strip()
+
+    def web_words(self) -> dict[str, str]:
+        """The web page's captions (buttons, progress, errors), for its script."""
+        words = self.env.get_template("web.html").module.word  # type: ignore[attr-defined]
+        return {name: html.unescape(str(words(name)).strip()) for name in WEB_WORDS}
 
     def plain(self, macro: str, **context: Any) -> str:
         """A ``templates/telegram.html`` macro as plain text (buttons, pop-ups, command list)."""

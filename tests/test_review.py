@@ -45,9 +45,6 @@ from tests.conftest import ROOT, bot_env, run_bot, terminate
 from tests.personas import NEEDS_NOTHING, PERSONAS
 
 TOKEN = "review-token-for-tests-0123456789"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parent / ".artifacts"
 
 # Who the populated database holds: four complete persona walks, each with its ref, and one person who
@@ -1041,21 +1038,7 @@ def test_the_app_is_never_built_without_a_token(service: AdvisorService):
         build_review_app(service, "")
 
 
-# -- in a real browser ------------------------------------------------------------------------------
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
+# -- in a real browser (the chromium fixture is in tests/conftest.py) ------------------------------
 def test_a_reviewer_in_a_browser(db: Path, serve, chromium: Any):
     from playwright.sync_api import expect
 

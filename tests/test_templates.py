@@ -60,7 +60,9 @@ def test_every_template_file_is_used_by_a_test(renderer):
     assert names == {"phrases.txt", "hints.txt", "messages.txt", "question.txt", "question.html",
                      "recommendation.txt", "recommendation.html", "summary.txt", "telegram.html",
                      "report.html", "report.txt", "drivers_chart.html", "review/base.html", "review/login.html",
-                     "review/list.html", "review/conversation.html", "review/funnel.html"}
+                     "review/list.html", "review/conversation.html", "review/funnel.html",
+                     # the web chat's, rendered and served in tests/test_web.py
+                     "web.html", "web/page.html", "web/web.js", "web/web.css"}
 
 
 def test_the_report_is_a_self_contained_document_with_the_drivers_as_a_chart(engine, renderer):

@@ -65,6 +65,7 @@ from telegram.ext import (
 from advisor import AdvisorError, reports
 from advisor.channels.http import AiohttpRequest
 from advisor.channels.polling import GuardedBot
+from advisor.channels.port import Action, ChannelPort, Refused
 from advisor.dialog import Question
 from advisor.engine import Step
 from advisor.pacer import Pacer
@@ -76,6 +77,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 ALERT_RETRY_SECONDS = 5.0  # after a network failure, the outbox is tried again this much later
 ALERT_FLUSH_SECONDS = 2.0  # on stop, this long to send what is queued (SIGTERM stops within 5 s)
+ALERT_POLL_SECONDS = 5.0  # how often cards queued by another process (the web chat) are looked for
 LOCK_WAIT_SECONDS = 60.0  # how long an update waits for another process's write lock, off the event loop
 LOOP_BUSY_MS = 100  # the most one write blocks the event loop waiting for that lock; then the update waits off it
 # Set while an update is handled: on_error marks it when a write found another process's lock.
@@ -224,6 +226,11 @@ def _chat_key(update: object) -> int | None:
     return update.effective_user.id if update.effective_user is not None else None
 
 
+# callback data kind -> the port's action ("more": show every option, this channel's own)
+PRESSES: dict[str, Any] = {"a": "choose", "t": "toggle", "d": "done", "k": "skip", "r": "confirm", "b": "back",
+                           "m": "more"}
+
+
 @dataclass(frozen=True)
 class Press:
     kind: str
@@ -285,6 +292,7 @@ class TelegramChannel:
 
     def __init__(self, service: AdvisorService, options: Options | None = None):
         self.service = service
+        self.port = ChannelPort(service, CHANNEL)
         self.renderer = service.renderer
         self.engine = service.engine
         self.options = options or Options()
@@ -430,8 +438,9 @@ class TelegramChannel:
                 retry = True
             if retry:
                 await asyncio.sleep(ALERT_RETRY_SECONDS)
-            else:
-                await self._alerts_waiting.wait()
+            else:  # woken by a card queued here, or now and then for those the web chat's process queued
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._alerts_waiting.wait(), timeout=ALERT_POLL_SECONDS)
 
     async def deliver_alerts(self, bot: Any) -> bool:
         """Send every queued card; True when the network failed and the rest must be tried again later."""
@@ -622,7 +631,8 @@ class TelegramChannel:
         assert user is not None and chat is not None
         payload = " ".join(context.args or ())  # a payload with spaces is not one Telegram would send
         ref = payload if REF_PATTERN.match(payload) else None
-        outcome = self.service.open(CHANNEL, str(user.id), ref)
+        outcome = self.port.act(str(user.id), Action("start", ref=ref))
+        assert isinstance(outcome, Outcome)
         if outcome.resumed:
             await self.send(chat.id, self.renderer.telegram("resumed", number=outcome.step.number), context)
         else:
@@ -633,22 +643,16 @@ class TelegramChannel:
         await self.show(chat.id, outcome, context)
 
     async def on_restart(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        user, chat = update.effective_user, update.effective_chat
-        assert user is not None and chat is not None
-        current = self.service.store.find_open(CHANNEL, str(user.id))
-        if current is None:
-            latest = self.service.store.latest(CHANNEL, str(user.id))
-            outcome = self.service.open(CHANNEL, str(user.id), latest.ref if latest else None)
-        else:
-            outcome = self.service.restart(current)
-        await self.show(chat.id, outcome, context)
+        outcome = self.port.act(self._user(update), Action("restart"))
+        assert isinstance(outcome, Outcome)
+        await self.show(self._chat(update), outcome, context)
 
     async def on_back(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        chat, current = self._current(update)
-        if current is None:
-            await self.send(chat, self.renderer.telegram("no_conversation"), context)
+        outcome = self.port.act(self._user(update), Action("back"))
+        if isinstance(outcome, Refused):
+            await self.send(self._chat(update), self.renderer.telegram("no_conversation"), context)
             return
-        await self.show(chat, self.service.back(current), context)
+        await self.show(self._chat(update), outcome, context)
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.send(self._chat(update), self.renderer.telegram("help"), context)
@@ -689,8 +693,10 @@ class TelegramChannel:
             # typed before this question was on screen: a second quick message, not an answer to it
             log.debug("message typed before question %s was asked: ignored", current.state.current)
             return
-        await self.show(chat, self.service.answer(current, _whole(update.message.text)), context,
-                        telegram_name=self._first_name(update))
+        outcome = self.port.act(self._user(update), Action("text", _whole(update.message.text) or "",
+                                                           conversation=current.id, question=current.state.current))
+        if isinstance(outcome, Outcome):
+            await self.show(chat, outcome, context, telegram_name=self._first_name(update))
 
     async def on_contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -731,47 +737,38 @@ class TelegramChannel:
         query = update.callback_query
         assert query is not None
         chat, current = self._current(update)
-        if (current is None or current.id != press.conversation_id or current.state.current != press.target):
+        if current is None or current.id != press.conversation_id or current.state.current != press.target:
             await self._answer(query, self.renderer.plain("already_answered"))
-            return
-        if press.version != self.service.dialog.version:  # made for other questions: show the current ones
-            await self._answer(query, self.renderer.plain("questions_changed"))
-            await self.show(chat, Outcome(current, self.engine.resume(current.state), resumed=True), context)
             return
         question = self.service.dialog.question(current.state.current)
         if press.index is not None and not 0 <= press.index < len(question.options):
             await self._answer(query)
             return
         before = self.engine.resume(current.state)
-        if press.kind == "m":  # "Something else": every option, in place of the ones asked about
+        kind = PRESSES[press.kind]
+        values = (question.options[press.index].value,) if press.index is not None else ()
+        if kind == "more" and press.version == self.service.dialog.version:  # "Something else": every option
             await _together(self._answer(query),
                             self._edit_markup(query.message, self.keyboard(current.id, before, everything=True)))
             return
-        if press.kind == "t":
-            outcome = self.service.toggle(current, question.options[press.index].value)  # type: ignore[index]
+        outcome = self.port.act(self._user(update), Action(
+            "confirm" if kind == "more" else kind, values=values, conversation=press.conversation_id,
+            question=press.target, version=press.version))
+        if isinstance(outcome, Refused):
+            await self._answer(query, self.renderer.plain(outcome.reason))
+            if outcome.outcome is not None:  # made for other questions: show the current ones
+                await self.show(chat, outcome.outcome, context)
+            return
+        if kind == "toggle":
             keyboard = self.keyboard(current.id, outcome.step)
             await _together(self._answer(query), self._edit_markup(query.message, keyboard))
             return
-        if press.kind == "a":
-            outcome = self.service.choose(current, [question.options[press.index].value])  # type: ignore[index]
-        elif press.kind == "d":
-            selected = list(current.state.proposed)
-            if not selected:
-                await self._answer(query, self.renderer.plain("choose_one_first"))
-                return
-            outcome = self.service.choose(current, selected)
-        elif press.kind == "k":
-            outcome = self.service.skip(current)
-        elif press.kind == "r":
-            outcome = self.service.confirm(current)
-        else:  # "b"
-            outcome = self.service.back(current)
         # The answer is committed: acknowledge the press, mark the question answered and show the next
         # one at once, not one round trip after another (they touch different messages).
         calls = [self._answer(query)]
         moved = outcome.step.kind == "finish" or outcome.step.state.history != current.state.history
         if moved:
-            if press.kind == "b":
+            if kind == "back":
                 done = self.renderer.telegram("went_back", number=before.number, total=before.total, text=question.text)
             else:
                 done = self.renderer.telegram("answered", number=before.number, total=before.total,
