@@ -192,6 +192,8 @@ def cmd_telegram(args: argparse.Namespace) -> int:
         raise AdvisorError(f"the Bot API at {api_url} refused a setting: {str(error).replace(token, '<token>')}"
                            ) from None
     except OSError as error:
+        if not settings["webhook_url"]:  # polling listens on nothing: the network failed
+            raise AdvisorError(f"cannot reach the Telegram Bot API at {api_url}: {error.strerror or error}") from None
         raise AdvisorError(f"cannot listen on {settings.get('listen')}:{settings.get('port')} for the webhook "
                            f"(TELEGRAM_WEBHOOK_LISTEN, TELEGRAM_WEBHOOK_PORT): {error.strerror or error}") from None
     except NetworkError as error:
@@ -354,11 +356,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                 yield conversation
 
         def write(out) -> int:
+            shown = out.isatty()  # a terminal gets escapes shown, not run; files and pipes get the data as it is
             if args.format == "json":
-                return write_json(conversations(), out)
+                return write_json(conversations(), out, printable=shown)
             if args.format == "jsonl":
-                return write_jsonl(conversations(), out)
-            return write_csv((csv_row(c, store.review(c.id)) for c in conversations()), out)  # type: ignore[union-attr]
+                return write_jsonl(conversations(), out, printable=shown)
+            return write_csv((csv_row(c, store.review(c.id)) for c in conversations()), out,  # type: ignore[union-attr]
+                             printable=shown)
 
         if args.output:
             try:

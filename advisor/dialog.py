@@ -118,7 +118,7 @@ class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):
                 raise yaml.constructor.ConstructorError(None, None, "found an unhashable key", key_node.start_mark)
             if key in seen:
@@ -217,7 +217,7 @@ def _build(path: Path, data: Any, templates_dir: Path, errors: list[str]) -> Dia
         return None
     return Dialog(
         id=path.stem,
-        version=int(version),
+        version=int(version),  # type: ignore[arg-type]  # checked above: a whole number from 1
         title=str(title).strip() or path.stem,
         start=str(start),
         questions=questions,

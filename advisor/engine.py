@@ -130,7 +130,7 @@ def build_machine(dialog: Dialog, machine_class: type[Machine] = Machine, **opti
                     conditions=[_condition(test, f"{question.id} = {option.value}")],
                 )
         for branch in question.branches:
-            conditions = []
+            conditions: list[Any] = []
             if branch.when is not None:
                 conditions = [_condition(branch.when.test, branch.when.describe())]
             machine.add_transition("advance", question.id, branch.to, conditions=conditions)

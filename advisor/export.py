@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any, TextIO
 
@@ -31,13 +32,27 @@ def record(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def write_json(conversations: Iterable[Conversation], out: TextIO) -> int:
-    """Write a JSON array, one conversation at a time (a large store never sits in memory)."""
+# What a terminal would act on rather than show: control characters (escape sequences that recolour,
+# move the cursor or retitle the window; C1 controls such as CSI), bidirectional overrides (which
+# reorder what is shown) and lone surrogates
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def json_text(value: Any, printable: bool = False) -> str:
+    """``value`` as JSON (UTF-8 text kept as it is); ``printable`` (for a terminal) also writes what a
+    terminal would act on as ``\\uXXXX`` escapes: still valid JSON, read back as the same data."""
+    text = json.dumps(value, ensure_ascii=False)
+    return UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if printable else text
+
+
+def write_json(conversations: Iterable[Conversation], out: TextIO, printable: bool = False) -> int:
+    """Write a JSON array, one conversation at a time (a large store never sits in memory).
+    ``printable``: for a terminal (see json_text); files and pipes get the data as it is."""
     count = 0
     out.write("[")
     for conversation in conversations:
         out.write(",\n" if count else "\n")
-        out.write(json.dumps(record(conversation), ensure_ascii=False))
+        out.write(json_text(record(conversation), printable))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count

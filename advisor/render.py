@@ -107,8 +107,9 @@ class Renderer:
         self.env.globals["label"] = self.label
         self._words: dict[tuple[str, str | None], str] = {}  # captions and pop-ups: the same few, often
         try:
-            self.phrases = self.env.get_template("phrases.txt").module
-            self.hints = self.env.get_template("hints.txt").module
+            # macros, read as attributes: typed Any, since jinja2 knows their names only at run time
+            self.phrases: Any = self.env.get_template("phrases.txt").module
+            self.hints: Any = self.env.get_template("hints.txt").module
         except TemplateError as error:
             raise AdvisorError(f"templates: {error}") from None
 

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
 from advisor import AdvisorError
-from advisor.export import record
+from advisor.export import UNSAFE, json_text, record
 from advisor.store import Conversation
 
 CSV_FIELDS = ("id", "channel", "user_id", "ref", "status", "started_at", "completed_at", "dialog_version",
@@ -101,12 +101,15 @@ def csv_row(conversation: Conversation, review: Mapping[str, Any]) -> dict[str, 
     }
 
 
-def write_csv(rows: Iterable[Mapping[str, Any]], out: TextIO) -> int:
+def write_csv(rows: Iterable[Mapping[str, Any]], out: TextIO, printable: bool = False) -> int:
+    """CSV rows, kept from running as formulas in a spreadsheet. ``printable``: for a terminal, what a
+    terminal would act on (escape sequences, bidirectional overrides) is written as visible codes
+    such as ``\x1b`` (see printable()); files and pipes get the data as it is."""
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
     writer.writeheader()
     count = 0
     for row in rows:
-        writer.writerow({key: _cell(value) for key, value in row.items()})
+        writer.writerow({key: _shown(_cell(value)) if printable else _cell(value) for key, value in row.items()})
         count += 1
     return count
 
@@ -122,21 +125,26 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _shown(value: Any) -> Any:
+    return printable(value) if isinstance(value, str) else value
+
+
 def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
     buffer = io.StringIO()
     write_csv(rows, buffer)
     return buffer.getvalue()
 
 
-def write_jsonl(conversations: Iterable[Conversation], out: TextIO) -> int:
+def write_jsonl(conversations: Iterable[Conversation], out: TextIO, printable: bool = False) -> int:
+    """One JSON object a line; ``printable``: for a terminal (see advisor.export.json_text)."""
     count = 0
     for conversation in conversations:
-        out.write(json.dumps(record(conversation), ensure_ascii=False) + "\n")
+        out.write(json_text(record(conversation), printable) + "\n")
         count += 1
     return count
 
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE = UNSAFE
 
 
 def printable(text: str) -> str:

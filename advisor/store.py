@@ -34,7 +34,7 @@ migrations = Migrations("advisor")
 
 @migrations()
 def m001_conversations_and_turns(db: Database) -> None:
-    db["conversations"].create(
+    db.table("conversations").create(
         {
             "id": int,
             "channel": str,
@@ -56,55 +56,55 @@ def m001_conversations_and_turns(db: Database) -> None:
         not_null={"channel", "user_id", "status", "state", "answers", "context", "started_at", "updated_at"},
         defaults={"status": "in_progress", "answers": "{}", "context": "{}"},
     )
-    db["conversations"].create_index(["channel", "user_id", "status"])
-    db["conversations"].create_index(["ref"])
-    db["turns"].create(
+    db.table("conversations").create_index(["channel", "user_id", "status"])
+    db.table("conversations").create_index(["ref"])
+    db.table("turns").create(
         {"id": int, "conversation_id": int, "seq": int, "at": str, "role": str, "question_id": str, "text": str},
         pk="id",
         foreign_keys=[("conversation_id", "conversations", "id")],
         not_null={"conversation_id", "seq", "at", "role", "text"},
     )
-    db["turns"].create_index(["conversation_id", "seq"], unique=True)
+    db.table("turns").create_index(["conversation_id", "seq"], unique=True)
 
 
 @migrations()
 def m002_expert_contact(db: Database) -> None:
     """Contact details given after the recommendation, and when the person consented to it."""
-    db["conversations"].add_column("consent_at", str)
-    db["conversations"].add_column("contact", str)
+    db.table("conversations").add_column("consent_at", str)
+    db.table("conversations").add_column("contact", str)
 
 
 @migrations()
 def m003_reviews_nudges_search(db: Database) -> None:
     """Reviewers' marks, the reminder sent to idle conversations, full-text search."""
-    db["conversations"].add_column("nudged_at", str)
-    db["reviews"].create(
+    db.table("conversations").add_column("nudged_at", str)
+    db.table("reviews").create(
         {"conversation_id": int, "reviewed": int, "tags": str, "note": str, "verdict": str,
          "updated_at": str},
         pk="conversation_id",
         foreign_keys=[("conversation_id", "conversations", "id")],
         defaults={"reviewed": 0, "tags": "[]", "note": ""},
     )
-    db["conversations"].enable_fts(["answers", "summary"], create_triggers=True)
-    db["conversations"].create_index(["status", "updated_at"])
+    db.table("conversations").enable_fts(["answers", "summary"], create_triggers=True)
+    db.table("conversations").create_index(["status", "updated_at"])
 
 
 @migrations()
 def m004_delivery(db: Database) -> None:
     """Updates already handled (a redelivered one is handled once), the message that asked the current
     question (a message typed before it answers nothing), people who blocked the bot."""
-    db["processed_updates"].create({"channel": str, "update_id": int, "at": str}, pk=("channel", "update_id"))
-    db["processed_updates"].create_index(["at"])
-    db["conversations"].add_column("asked_question", str)
-    db["conversations"].add_column("asked_message_id", int)
-    db["blocked"].create({"channel": str, "user_id": str, "at": str}, pk=("channel", "user_id"))
+    db.table("processed_updates").create({"channel": str, "update_id": int, "at": str}, pk=("channel", "update_id"))
+    db.table("processed_updates").create_index(["at"])
+    db.table("conversations").add_column("asked_question", str)
+    db.table("conversations").add_column("asked_message_id", int)
+    db.table("blocked").create({"channel": str, "user_id": str, "at": str}, pk=("channel", "user_id"))
 
 
 @migrations()
 def m005_lead_alerts(db: Database) -> None:
     """Lead alerts not yet delivered to the sales chat (an outbox: queued with the turn that caused
     them, deleted once sent), so that a restart still sends them. Nothing personal: ids and the event."""
-    db["lead_alerts"].create({"id": int, "conversation_id": int, "event": str, "created_at": str}, pk="id",
+    db.table("lead_alerts").create({"id": int, "conversation_id": int, "event": str, "created_at": str}, pk="id",
                              not_null={"conversation_id", "event", "created_at"})
 
 
@@ -129,11 +129,31 @@ def m007_consent_asked_and_cards_sent(db: Database) -> None:
     """When the consent question was put to the person: consent counts only where it was asked (a
     forged consent button on an unfinished conversation queued lead cards). And the lead cards sent
     to the sales chat (chat and message ids), so that /forget removes them there too."""
-    db["conversations"].add_column("consent_asked_at", str)
+    db.table("conversations").add_column("consent_asked_at", str)
     cards = db.table("sent_cards")
     cards.create({"conversation_id": int, "chat_id": int, "message_id": int, "sent_at": str},
                  pk=("chat_id", "message_id"), not_null={"conversation_id", "sent_at"})
     cards.create_index(["conversation_id"])
+
+
+@migrations()
+def m008_ids_never_reused_and_cards_counted(db: Database) -> None:
+    """Conversation ids are never given twice: after /forget deleted the newest conversation, SQLite
+    gave its id to the next person (without AUTOINCREMENT), so old lead cards ("/lead 7") and links
+    pointed at someone else. ``highest_ids`` keeps the highest id ever given (``begin()`` and
+    ``forget()`` write it, in their transactions) and ``begin()`` goes past it. (Ids deleted before
+    this migration cannot be known: it starts from the highest one left.)
+
+    And the lead cards queued, kept for a day after they left the outbox: one person's cards a day are
+    counted whatever their event (sharing a contact again and again queued a card each time). Nothing
+    personal: a conversation id and a time, deleted with the conversation."""
+    db.table("highest_ids").create({"table_name": str, "id": int}, pk="table_name", not_null={"id"})
+    db.execute("INSERT INTO highest_ids (table_name, id) SELECT 'conversations', COALESCE(MAX(id), 0)"
+               " FROM conversations")
+    cards = db.table("cards_queued")
+    cards.create({"id": int, "conversation_id": int, "at": str}, pk="id", not_null={"conversation_id", "at"})
+    cards.create_index(["conversation_id", "at"])
+    cards.create_index(["at"])
 
 
 def _check_schema(db: Database, name: str) -> None:
@@ -153,7 +173,7 @@ def _check_schema(db: Database, name: str) -> None:
                            f"this one knows {len(known)}): upgrade this one to use it")
 
 
-SCHEMA_VERSION = 7  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
+SCHEMA_VERSION = 8  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
 
 # The update being handled, set by the channel around each update: every write of a conversation
 # records it in the same transaction, so a crash either keeps both or neither.
@@ -174,7 +194,8 @@ class Filters:
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """The SQL condition and its parameters (always parameterised)."""
-        clauses, params = ["1 = 1"], {}
+        clauses: list[str] = ["1 = 1"]
+        params: dict[str, Any] = {}
         if self.ref:
             clauses.append("(ref = :ref OR ref LIKE :ref_campaigns ESCAPE '\\')")
             escaped = self.ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -211,8 +232,28 @@ def _checkpoint_until(path: str, every: float, stop: threading.Event) -> None:
         connection.close()
 
 
+TRUNCATE_RETRY_SECONDS = 0.2  # how often the log is tried again, once a wipe could not empty it
+
+
+def _truncated(connection: sqlite3.Connection) -> bool:
+    """Copy the write-ahead log into the file and empty it (to 0 bytes); False when a reader still
+    holds an older snapshot or a writer is busy (with ``busy_timeout = 0`` that is known at once)."""
+    try:
+        busy, _frames, _done = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0]
+    except sqlite3.Error as error:
+        log.debug("WAL truncation not possible now: %s", error)
+        return False
+    return not busy
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _day_before(stamp: str) -> str:
+    """The time 24 hours before ``stamp`` (as ``now()`` writes it), written the same way."""
+    then = datetime.fromisoformat(stamp.replace("Z", "+00:00")) - timedelta(days=1)
+    return then.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -290,6 +331,11 @@ class Store:
         self.path = path
         self._recorded: tuple[str, int] | None = None  # the update a transaction last recorded
         self._checkpoints: tuple[threading.Thread, threading.Event] | None = None
+        # emptying the write-ahead log after a wipe, off the caller's thread, until it works
+        self._truncate_lock = threading.Lock()
+        self._truncate_wanted = False
+        self._truncating: threading.Thread | None = None
+        self._closing = threading.Event()
 
     @classmethod
     def open(cls, path: str | Path, read_only: bool = False) -> Store:
@@ -351,6 +397,11 @@ class Store:
         return cls(db, name)
 
     def close(self) -> None:
+        self._closing.set()
+        with self._truncate_lock:
+            truncating = self._truncating
+        if truncating is not None:  # a reader still holds the log: closing does not wait for it
+            truncating.join(timeout=2)
         self.stop_checkpoints()
         self.db.close()
 
@@ -392,20 +443,29 @@ class Store:
         ref: str | None = None,
         turns: Sequence[Turn] = (),
     ) -> Conversation:
-        """Create a conversation with its first turns, in one transaction."""
+        """Create a conversation with its first turns, in one transaction. Its id was never used
+        before, also not by a conversation since forgotten (see m008)."""
         stamp = now()
         with self.db.atomic():
-            cursor = self.db.execute(
-                "INSERT INTO conversations (channel, user_id, ref, status, state, answers, context,"
+            cursor = self.db.execute(  # the id is chosen within the write itself: two processes never clash
+                "INSERT INTO conversations (id, channel, user_id, ref, status, state, answers, context,"
                 " dialog_id, dialog_version, started_at, updated_at)"
-                " VALUES (:channel, :user_id, :ref, 'in_progress', :state, :answers, :context,"
+                " VALUES ((SELECT MAX(COALESCE((SELECT id FROM highest_ids WHERE table_name = 'conversations'), 0),"
+                "                     COALESCE((SELECT MAX(id) FROM conversations), 0)) + 1),"
+                " :channel, :user_id, :ref, 'in_progress', :state, :answers, :context,"
                 " :dialog_id, :dialog_version, :stamp, :stamp)",
                 {"channel": channel, "user_id": user_id, "ref": ref, "dialog_id": dialog_id,
                  "dialog_version": dialog_version, "stamp": stamp, **_state_columns(state)},
             )
             conversation_id = int(cursor.lastrowid or 0)
+            self._used_ids_up_to(conversation_id)
             self._add_turns(conversation_id, turns, stamp)
         return self.get(conversation_id)
+
+    def _used_ids_up_to(self, conversation_id: int) -> None:
+        """Conversation ids up to this one were given: never again (inside the caller's transaction)."""
+        self.db.execute("UPDATE highest_ids SET id = ? WHERE table_name = 'conversations' AND id < ?",
+                        [conversation_id, conversation_id])
 
     def save(
         self,
@@ -498,21 +558,27 @@ class Store:
     # -- lead alerts -----------------------------------------------------------------------
     def queue_alert(self, conversation_id: int, event: str, per_person_a_day: int | None = None) -> int | None:
         """Queue a lead alert (``completed``, ``expert``, ``contact``) for the sales chat, in the caller's
-        transaction if there is one; returns its id, or None when the conversation's person already
-        made cards for ``per_person_a_day`` conversations in the last 24 hours."""
+        transaction if there is one; returns its id, or None when the conversation's person (same
+        channel and user id) already had ``per_person_a_day`` cards queued in the last 24 hours, for
+        any of their conversations and whatever the event: one person never makes more than that."""
+        stamp = now()
         with self.db.atomic():
             if per_person_a_day is not None:
                 person = self.db.execute("SELECT channel, user_id FROM conversations WHERE id = ?",
                                          [conversation_id]).fetchone()
-                if person is not None and self.cards_today(*person) > per_person_a_day:
+                if person is not None and self.cards_today(*person) >= per_person_a_day:
                     log.info("no lead card for conversation %s: its person had %d today", conversation_id,
                              per_person_a_day)
                     return None
             cursor = self.db.execute(
                 "INSERT INTO lead_alerts (conversation_id, event, created_at) VALUES (?, ?, ?)",
-                [conversation_id, event, now()])
+                [conversation_id, event, stamp])
+            alert_id = int(cursor.lastrowid or 0)
+            # counted for a day, also once delivered (the outbox row goes then); older counts go now
+            self.db.execute("DELETE FROM cards_queued WHERE at < ?", [_day_before(stamp)])
+            self.db.execute("INSERT INTO cards_queued (conversation_id, at) VALUES (?, ?)", [conversation_id, stamp])
             self._record_update()
-        return int(cursor.lastrowid or 0)
+        return alert_id
 
     def pending_alerts(self, limit: int = 100) -> list[tuple[int, int, str]]:
         """Alerts not yet delivered, oldest first: (alert id, conversation id, event)."""
@@ -599,12 +665,12 @@ class Store:
                             " WHERE id = ?", [now(), conversation_id])
 
     def cards_today(self, channel: str, user_id: str) -> int:
-        """How many of the person's conversations made lead cards in the last 24 hours: each one
-        completed (a card), and perhaps consented or shared a contact (more cards for the same one)."""
-        since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        """How many lead cards were queued in the last 24 hours about the person's conversations
+        (this channel and user id), whatever the event, delivered since or not."""
         return int(self.db.execute(
-            "SELECT COUNT(*) FROM conversations WHERE channel = ? AND user_id = ? AND completed_at >= ?",
-            [channel, user_id, since]).fetchone()[0])
+            "SELECT COUNT(*) FROM cards_queued WHERE at >= ? AND conversation_id IN"
+            " (SELECT id FROM conversations WHERE channel = ? AND user_id = ?)",
+            [_day_before(now()), channel, user_id]).fetchone()[0])
 
     def record_consent(self, conversation_id: int, alert: tuple[str, int] | None = None) -> int | None:
         """The person agreed that an expert may contact them about this conversation's advice; with
@@ -632,10 +698,12 @@ class Store:
         ids = [row[0] for row in self.db.execute(
             "SELECT id FROM conversations WHERE channel = ? AND user_id = ?", [channel, user_id]).fetchall()]
         with self.db.atomic():
+            self._used_ids_up_to(max(ids, default=0))
             self.db.conn.executemany("DELETE FROM turns WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM reviews WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM lead_alerts WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM sent_cards WHERE conversation_id = ?", [(i,) for i in ids])
+            self.db.conn.executemany("DELETE FROM cards_queued WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.execute("DELETE FROM conversations WHERE channel = ? AND user_id = ?", [channel, user_id])
             self.db.execute("DELETE FROM blocked WHERE channel = ? AND user_id = ?", [channel, user_id])
             self._record_update()
@@ -645,13 +713,59 @@ class Store:
     def _compact_search_index(self) -> None:
         """Merge the full-text index, so deleted words leave its on-disk segments too; then empty the
         write-ahead log into the file (``secure_delete`` zeroes the pages freed there), so the words
-        do not stay in the log's older frames until some later checkpoint."""
+        do not stay in the log's older frames. A reader holding an older snapshot (the dashboard, a
+        backup) keeps that from working now: then it is tried again off this thread until it works
+        (a passive checkpoint never empties the log, and its frames are reused from the start)."""
         self.db.execute("INSERT INTO conversations_fts(conversations_fts) VALUES('optimize')")
-        if self.path != ":memory:":
-            busy, _frames, _done = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if busy:
-                log.warning("the write-ahead log could not be emptied now (a reader is busy); "
-                            "the next checkpoint will")
+        if self.path == ":memory:":
+            return
+        self.db.execute("PRAGMA busy_timeout = 0")  # waiting for a reader here would block the caller
+        try:
+            emptied = _truncated(self.db.conn)
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
+        if not emptied:
+            log.info("the write-ahead log could not be emptied now (a reader is busy): trying again "
+                     "every %.1f s", TRUNCATE_RETRY_SECONDS)
+            self._truncate_soon()
+
+    def _truncate_soon(self) -> None:
+        """Have the log emptied off the caller's thread, as soon as readers let go."""
+        with self._truncate_lock:
+            self._truncate_wanted = True
+            if self._truncating is None and not self._closing.is_set():
+                self._truncating = threading.Thread(target=self._truncate_until_done, name="advisor-wal-truncate",
+                                                    daemon=True)
+                self._truncating.start()
+
+    def _truncate_until_done(self) -> None:
+        """Try to empty the log every TRUNCATE_RETRY_SECONDS until it works and no wipe asks again
+        (then the thread ends: passive checkpoints only), or the store closes."""
+        this = threading.current_thread()
+        connection: sqlite3.Connection | None = None
+        try:
+            connection = sqlite3.connect(self.path, check_same_thread=False)
+            # never wait for readers while holding the write lock (that would hold up every write)
+            connection.execute("PRAGMA busy_timeout = 0")
+            while not self._closing.wait(TRUNCATE_RETRY_SECONDS):
+                with self._truncate_lock:
+                    self._truncate_wanted = False
+                emptied = _truncated(connection)
+                with self._truncate_lock:
+                    if not emptied:
+                        self._truncate_wanted = True
+                    elif not self._truncate_wanted:  # no wipe since this try began: done
+                        self._truncating = None
+                        log.info("the write-ahead log was emptied")
+                        return
+        except sqlite3.Error as error:
+            log.warning("the write-ahead log could not be emptied: %s", error)
+        finally:
+            with self._truncate_lock:
+                if self._truncating is this:
+                    self._truncating = None
+            if connection is not None:
+                connection.close()
 
     def _add_turns(self, conversation_id: int, turns: Sequence[Turn], stamp: str) -> None:
         """Add turns (inside the caller's transaction), and record the update being handled."""

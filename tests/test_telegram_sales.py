@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -328,6 +329,33 @@ def _outbox_drained(db: Path) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError("lead cards still queued after 20 s")
+
+
+def test_a_card_that_reaches_the_sales_chat_after_forget_is_removed_at_once(fake_api, start_bot, tmp_path: Path):
+    # a fresh attack: a card waiting for the group's pace was sent after /forget, and stayed
+    fake_api.add_chat(SALES_CHAT, first_name="Sales", chat_type="supergroup")
+    bot = start_bot(fake_api, env=SETTINGS, db=tmp_path / "advisor.db")
+    slow = threading.Event()
+
+    def pace(method: str, params: dict) -> None:
+        if method == "sendMessage" and params.get("chat_id") == SALES_CHAT and not slow.is_set():
+            slow.set()
+            time.sleep(3)  # the card waits, as behind the group's pace or a 429
+
+    fake_api.before_call = pace
+    complete(fake_api, PROSPECT, first_name="Tom")
+    assert slow.wait(10)
+    fake_api.send_text(PROSPECT, "/forget")
+    confirm = fake_api.wait_for_message(PROSPECT, contains="This cannot be undone")
+    yes = next(data for text, data in fake_api.buttons(confirm) if text.startswith("Yes"))
+    fake_api.press(PROSPECT, confirm["message_id"], yes)
+    fake_api.wait_for_message(PROSPECT, contains="deleted. /start begins anew")
+    fake_api.wait_for(lambda m, p: m == "deleteMessage" and p["chat_id"] == SALES_CHAT, timeout=15)
+    assert fake_api.messages(SALES_CHAT) == []  # the card that arrived late went at once
+    _outbox_drained(tmp_path / "advisor.db")
+    with sqlite3.connect(tmp_path / "advisor.db") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM sent_cards").fetchone() == (0,)
+    assert "Traceback" not in bot.output()
 
 
 def test_a_forged_consent_makes_no_card_where_the_advice_was_not_shown_or_the_question_not_asked(

@@ -347,6 +347,7 @@ class AiohttpRequest(BaseRequest):
         "_socket_options",
         "_ssl_context",
         "_write_timeout",
+        "max_response_bytes",
     )
 
     def __init__(

@@ -12,12 +12,13 @@ What python-telegram-bot 22 does by itself, measured against the fake Bot API in
 Here, instead:
 - an update that cannot be parsed is replaced by an empty one with the same ``update_id``, so the
   next getUpdates confirms it; only its id is logged; every other update of the batch is served;
-- an answer whose ``result`` is not a list of updates is a ``NetworkError``, which the polling loop
-  retries with its back-off (1 s, growing to 30 s);
+- an answer whose ``result`` is not a list of updates (or a list of things that are not updates)
+  is a ``NetworkError``, which the polling loop retries with its back-off (1 s, growing to 30 s);
 - a getUpdates ``retry_after`` is waited out inside the poll, where a stop interrupts it, and at
   most a minute at a time (python-telegram-bot slept it out where SIGTERM could not reach);
-- a refused token (401 or 404) stops the application gracefully, and ``refused`` says why, so
-  ``bot.py`` exits 1 with one line.
+- a refused token (401 or 404) stops the application gracefully, once (the stop's own last
+  getUpdates is refused too), and ``refused`` says why, so ``bot.py`` exits 1 with one line;
+- once stopping, a retry_after on that last getUpdates is not waited out.
 The happy path costs nothing: the raw answer is only kept by reference, and read again only when
 python-telegram-bot's own parsing failed.
 """
@@ -53,10 +54,10 @@ for _name in ("telegram.Bot", "telegram.ext.ExtBot"):
     logging.getLogger(_name).addFilter(_NoRawUpdatesInTheLog())
 
 
-class GuardedBot(ExtBot):  # type: ignore[type-arg]
+class GuardedBot(ExtBot):
     """``ExtBot`` whose ``get_updates`` survives bad updates and stops the bot on a refused token."""
 
-    __slots__ = ("_on_refused", "_raw_updates", "_refused")
+    __slots__ = ("_on_refused", "_raw_updates", "_refused", "_stopping")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -64,6 +65,12 @@ class GuardedBot(ExtBot):  # type: ignore[type-arg]
         self._raw_updates: Any = None
         self._refused: InvalidToken | None = None
         self._on_refused: Callable[[InvalidToken], None] | None = None
+        self._stopping = False
+
+    def stopping(self) -> None:
+        """The bot is stopping: the last getUpdates (python-telegram-bot's, to confirm what was
+        handled) does not wait out a retry_after (it made SIGTERM take a minute)."""
+        self._stopping = True
 
     @property
     def refused(self) -> InvalidToken | None:
@@ -85,17 +92,21 @@ class GuardedBot(ExtBot):  # type: ignore[type-arg]
         except InvalidToken as error:
             # Raised, it would end python-telegram-bot's polling loop and leave the process running;
             # instead the application is stopped (gracefully: sessions closed) and bot.py says why.
-            if self._refused is None:
-                log.error("the Bot API refused the token while polling; stopping")
+            first = self._refused is None
             self._refused = error
-            if self._on_refused is not None:
-                self._on_refused(error)
-            await asyncio.sleep(1)  # until the stop arrives, not a tight loop of refusals
+            if first:  # once: the stop's own last getUpdates is refused too, and must not stop it again
+                log.error("the Bot API refused the token while polling; stopping")
+                self._stopping = True
+                if self._on_refused is not None:
+                    self._on_refused(error)
+                await asyncio.sleep(1)  # until the stop arrives, not a tight loop of refusals
             return ()
         except RetryAfter as error:
             # python-telegram-bot sleeps out a getUpdates retry_after where a stop cannot interrupt it
             # (a retry_after of 100000 made SIGTERM hang); here the wait is part of the poll, which a
             # stop cancels, and is capped: then the next poll asks again.
+            if self._stopping:
+                return ()
             delay = min(_seconds(error), MAX_POLL_WAIT)
             log.warning("getUpdates: Telegram asks to wait; polling again in %.0f s", delay)
             await asyncio.sleep(delay)
@@ -109,6 +120,9 @@ class GuardedBot(ExtBot):  # type: ignore[type-arg]
         """Every update that parses, and an empty update in place of each one that does not."""
         if not isinstance(raw, list):
             raise NetworkError(f"getUpdates answered with {type(raw).__name__}, not a list of updates")
+        if raw and not any(isinstance(item, dict) and isinstance(item.get("update_id"), int) for item in raw):
+            # nothing to confirm, so asking again at once would get the same: back off instead
+            raise NetworkError("getUpdates answered with a list of no updates")
         kept: list[Update] = []
         for item in raw:
             update_id = item.get("update_id") if isinstance(item, dict) else None

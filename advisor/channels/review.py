@@ -21,7 +21,7 @@ from markupsafe import Markup
 from tornado.web import Application, HTTPError, RequestHandler
 
 from advisor import AdvisorError, reports
-from advisor.channels.throttle import Guesses, client_address
+from advisor.channels.throttle import Busy, Guesses, client_address
 from advisor.service import AdvisorService
 from advisor.store import STATUSES, Filters
 
@@ -65,9 +65,18 @@ class Page(RequestHandler):
         return self.request.protocol == "https" or forwarded.lower() == "https"
 
     async def token_is_right(self, given: str) -> bool:
-        """Checked one at a time per address, slowed down after wrong ones (advisor/channels/throttle.py)."""
+        """The right token at once; a wrong one slowed down after wrong ones; ``Busy`` (429) while this
+        address has a check waiting (advisor/channels/throttle.py)."""
         guesses: Guesses = self.settings["guesses"]
-        return await guesses.judge(self.address(), lambda: hmac.compare_digest(given.encode(), self.token.encode()))
+        try:
+            return await guesses.judge(self.address(),
+                                       lambda: hmac.compare_digest(given.encode(), self.token.encode()))
+        except Busy as busy:
+            self._retry_after = max(1, math.ceil(busy.retry_after))
+            raise
+
+    def retry_after(self) -> int:
+        return getattr(self, "_retry_after", 1)
 
     def get_current_user(self) -> str | None:
         if self.bearer() is not None:
@@ -81,7 +90,10 @@ class Page(RequestHandler):
     async def prepare(self) -> None:
         bearer = self.bearer()
         if bearer is not None:
-            self._bearer_right = await self.token_is_right(bearer)
+            try:
+                self._bearer_right = await self.token_is_right(bearer)
+            except Busy:
+                raise HTTPError(429) from None
         if getattr(self, "public", False) or self.current_user:
             return
         if self.request.headers.get("Authorization") is not None or self.request.method != "GET":
@@ -104,8 +116,12 @@ class Page(RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "text/plain; charset=utf-8")
+        if status_code == 429:
+            self.set_header("Retry-After", str(self.retry_after()))
         self.finish({401: "Unauthorized: sign in at /login, or send Authorization: Bearer <token>\n",
-                     403: "Forbidden\n", 404: "Not found\n"}.get(status_code, f"Error {status_code}\n"))
+                     403: "Forbidden\n", 404: "Not found\n",
+                     429: f"Too many requests: a token check from your address is still waiting; try again "
+                          f"in {self.retry_after()} s\n"}.get(status_code, f"Error {status_code}\n"))
 
     def filters(self) -> tuple[Filters, dict[str, str], str | None]:
         """The list filters from the query string: (store filters, form values, an error to show)."""
@@ -132,7 +148,16 @@ class Login(Page):
         self.page("login", title="Sign in", nav="", error=None, next=self._next())
 
     async def post(self) -> None:
-        if not await self.token_is_right(self.get_body_argument("token", "")):
+        try:
+            right = await self.token_is_right(self.get_body_argument("token", ""))
+        except Busy:
+            self.set_status(429)
+            self.set_header("Retry-After", str(self.retry_after()))
+            self.page("login", title="Sign in", nav="", next=self._next(),
+                      error=f"Another token from your address is still being checked: try again in "
+                            f"{self.retry_after()} s.")
+            return
+        if not right:
             self.set_status(401)
             self.page("login", title="Sign in", nav="", error="That token is not right.", next=self._next())
             return

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from telegram import (
     BotCommand,
@@ -49,10 +49,11 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
@@ -151,6 +152,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self.store = store
         # handles an update again (the application's process_update), after a write lock
         self.again: Callable[[object], Awaitable[Any]] | None = None
+        # tells the person their message could not be handled (the lock was held too long)
+        self.sorry: Callable[[Update], Awaitable[None]] | None = None
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
 
@@ -199,10 +202,15 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 # after LOOP_BUSY_MS instead of blocking every chat for seconds. Handle the update
                 # again once the lock is free, as Telegram would redeliver it after a crash: if its
                 # turn was committed, it counts as handled and is not applied twice.
-                if self.store.processed(CHANNEL, update.update_id) or self.again is None or (
-                        time.monotonic() - started >= LOCK_WAIT_SECONDS):
-                    log.warning("update %s: a write waited for another process's lock and was dropped",
+                if self.store.processed(CHANNEL, update.update_id):
+                    log.warning("update %s: its last write waited for another process's lock and was dropped",
                                 update.update_id)
+                    return
+                if self.again is None or time.monotonic() - started >= LOCK_WAIT_SECONDS:
+                    log.warning("update %s: not handled, another process held the database's write lock for "
+                                "over %.0f s", update.update_id, LOCK_WAIT_SECONDS)
+                    if self.sorry is not None:  # the answer was not kept: say so, never lose it silently
+                        await self.sorry(update)
                     return
                 coroutine = self.again(update)
         finally:
@@ -245,7 +253,12 @@ _ID = re.compile(r"0|[1-9][0-9]{0,17}")
 
 def parse_callback(data: str | None) -> Press | None:
     """Callback data -> Press, or None for anything this bot did not send (forged, garbled)."""
-    if not data or len(data.encode()) > 64:
+    if not isinstance(data, str) or not data:
+        return None
+    try:
+        if len(data.encode()) > 64:
+            return None
+    except UnicodeEncodeError:  # a lone surrogate: not something this bot wrote
         return None
     parts = data.split(":")
     kind = parts[0]
@@ -278,6 +291,13 @@ class Options:
     abandon_after: float = 7 * 24 * 3600  # seconds idle before a conversation counts as abandoned
     retention_days: float | None = None  # transcripts untouched this long are deleted; None: kept
     chat_burst: int = 20  # messages one private chat may get at once before the one-a-second pace
+
+
+class HasBot(Protocol):
+    """What sending needs of a context: a handler's, or ``_Context`` for work outside handlers."""
+
+    @property
+    def bot(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -347,6 +367,8 @@ class TelegramChannel:
         limiter = getattr(app.bot, "rate_limiter", None)
         if isinstance(limiter, Pacer):
             limiter.close()
+        if isinstance(app.bot, GuardedBot):
+            app.bot.stopping()
         app.stop_running()
 
     async def post_stop(self, app: Application) -> None:
@@ -468,7 +490,12 @@ class TelegramChannel:
                     sent = await bot.send_message(self.options.sales_chat_id, card, parse_mode=ParseMode.HTML,
                                                   disable_web_page_preview=True)
                     if isinstance(sent, Message):
-                        store.card_sent(conversation.id, sent.chat_id, sent.message_id)
+                        try:
+                            store.get(conversation.id)
+                        except AdvisorError:  # /forget while the card waited for the group's pace
+                            await self._remove_card(bot, sent.chat_id, sent.message_id)
+                        else:
+                            store.card_sent(conversation.id, sent.chat_id, sent.message_id)
                 except (BadRequest, Forbidden) as error:  # refused: sending it again changes nothing
                     log.warning("lead alert for conversation %s not delivered: %s", conversation.id, error)
                 except (NetworkError, RetryAfter) as error:  # the network or the pace: it stays queued
@@ -547,11 +574,11 @@ class TelegramChannel:
         return question.text if question else question_id
 
     # -- sending -------------------------------------------------------------------------
-    async def send(self, chat_id: int, text: str, context: ContextTypes.DEFAULT_TYPE, **kwargs: Any) -> Message:
+    async def send(self, chat_id: int, text: str, context: HasBot, **kwargs: Any) -> Message:
         return await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
                                               disable_web_page_preview=True, **kwargs)
 
-    async def show(self, chat_id: int, outcome: Outcome, context: ContextTypes.DEFAULT_TYPE,
+    async def show(self, chat_id: int, outcome: Outcome, context: HasBot,
                    telegram_name: str | None = None) -> None:
         """Send a step: a question with its keyboard, or the recommendation and what next."""
         step = outcome.step
@@ -567,7 +594,7 @@ class TelegramChannel:
         self.service.store.set_asked(outcome.conversation.id, step.question.id, message.message_id)
 
     async def send_recommendation(self, chat_id: int, conversation: Conversation, rec: dict[str, Any],
-                                  context: ContextTypes.DEFAULT_TYPE, preparing: bool = False) -> None:
+                                  context: HasBot, preparing: bool = False) -> None:
         if preparing:
             await self.send(chat_id, self.renderer.telegram("preparing"), context)
         await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
@@ -902,10 +929,25 @@ class TelegramChannel:
         """Someone marked as having blocked the bot writes or presses again: they unblocked it (one
         stray 403 marked a person blocked for good)."""
         chat, user = update.effective_chat, update.effective_user
+        if (update.message is not None or update.callback_query is not None) and (
+                user is None or not isinstance(user.id, int) or (chat is not None and not isinstance(chat.id, int))):
+            # a message without a sender, or ids that are not numbers: Telegram never sends such, so
+            # nobody to answer; ignored (and confirmed) rather than an error and an apology
+            log.warning("update %s ignored: no usable sender or chat", update.update_id)
+            raise ApplicationHandlerStop
         if (chat is not None and user is not None and chat.type == ChatType.PRIVATE
                 and (update.message is not None or update.callback_query is not None)
                 and self.service.store.is_blocked(CHANNEL, str(user.id))):
             self.service.store.set_blocked(CHANNEL, str(user.id), False)
+
+    async def busy(self, update: Update, bot: Any) -> None:
+        """The database stayed locked by another process: the person's message was not kept."""
+        if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
+            return
+        try:
+            await self.send(update.effective_chat.id, self.renderer.telegram("busy"), _Context(bot))
+        except TelegramError:
+            log.warning("could not tell chat %s that its message was not kept", update.effective_chat.id)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         if _locked(context.error):  # another process (a sqlite3 shell, a backup) holds the write lock
@@ -917,10 +959,14 @@ class TelegramChannel:
             return
         if isinstance(context.error, Forbidden):  # the person blocked the bot: nothing can reach them
             chat = update.effective_chat if isinstance(update, Update) else None
-            if chat is not None and chat.type == ChatType.PRIVATE and update.effective_user is not None:  # type: ignore[union-attr]
+            user = update.effective_user if isinstance(update, Update) else None
+            if chat is not None and chat.type == ChatType.PRIVATE and user is not None:
                 # (a 403 in a group says the bot left the group, nothing about the member who wrote)
-                self.service.store.set_blocked(CHANNEL, str(update.effective_user.id), True)  # type: ignore[union-attr]
+                self.service.store.set_blocked(CHANNEL, str(user.id), True)
             log.info("a person blocked the bot; marked, no more messages to them")
+            return
+        if isinstance(context.error, InvalidToken):  # the token was revoked: the stop is under way
+            log.error("the Bot API refused the token while handling an update")
             return
         if update is None and isinstance(context.error, NetworkError):  # polling hiccup: PTB retries
             log.warning("fetching updates failed (%s); retrying", type(context.error).__name__)
@@ -1069,6 +1115,7 @@ def build_application(service: AdvisorService, token: str, api_url: str, options
     )
     app = (builder if updater else builder.updater(None)).build()
     processor.again = app.process_update
+    processor.sorry = lambda update: channel.busy(update, app.bot)
     service.store.wait_for_writers(LOOP_BUSY_MS)  # a write blocks every chat: never long (see processor)
     bot.when_refused(lambda _error: app.stop_running())  # polling ended: stop, never live on deaf
     channel.register(app)

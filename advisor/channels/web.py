@@ -236,7 +236,7 @@ class NoIcon(Base):
 
 
 class NotFound(Base):
-    def prepare(self) -> None:  # type: ignore[override]
+    def prepare(self) -> None:
         raise HTTPError(404)
 
 
