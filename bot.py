@@ -14,6 +14,7 @@ Errors a person can act on are printed as one line, without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
@@ -135,26 +136,29 @@ def telegram_options():
 
 
 def instance_lock(database: str):
-    """Hold an exclusive lock beside the database for as long as this process runs; a second bot on
-    the same database would answer every update twice, so it stops at once instead."""
+    """Hold an exclusive lock on the database file for as long as this process runs; a second bot on
+    the same database would answer every update twice, so it stops at once instead. The lock is on
+    the file itself (its inode), so a symlink or a hard link to it is the same database; SQLite's own
+    locks are POSIX record locks, which an flock does not touch. Beside it, a file names the holder."""
     import fcntl
 
-    path = f"{os.path.realpath(database)}.lock"  # the file itself: a symlink to it is the same database
     try:
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the process ends
+        handle = open(database, "ab")  # noqa: SIM115 - held until the process ends; creates a new database
     except OSError as error:
-        raise AdvisorError(f"cannot create {path}: {error.strerror or error}") from None
+        raise AdvisorError(f"cannot open {database}: {error.strerror or error}") from None
+    note = f"{os.path.realpath(database)}.lock"
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
+        handle.close()
+        try:
+            holder = Path(note).read_text(encoding="utf-8").strip() or "another process"
+        except OSError:
+            holder = "another process"
         raise AdvisorError(f"another advisor bot (pid {holder}) is already running on {database}; "
                            "stop it first, or give this one its own ADVISOR_DB") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
+    with contextlib.suppress(OSError):
+        Path(note).write_text(str(os.getpid()), encoding="utf-8")
     return handle
 
 
@@ -172,8 +176,14 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     options = telegram_options()
     token, api_url = str(settings["token"]), str(settings["api_url"])
     hide_token_in_logs(token, *([str(settings["secret"])] if settings["webhook_url"] else []))
+    from advisor.advice import load_advisor
+    from advisor.dialog import load_dialog
+    from advisor.render import TEMPLATES_DIR
+
+    dialog_file = dialog_path(getattr(args, "dialog", None))
+    load_advisor(load_dialog(dialog_file, TEMPLATES_DIR))  # a broken dialog stops the start before the database
     lock = instance_lock(db_path(args))
-    service = build_service(db_path(args), dialog_path(getattr(args, "dialog", None)))
+    service = build_service(db_path(args), dialog_file)
     app = build_application(service, token, api_url, options)
     try:
         if settings["webhook_url"]:

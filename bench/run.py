@@ -748,7 +748,9 @@ def serve(kind: str, api_url: str, db: str, profile: str | None) -> int:
         if kind == "advisor-aio":
             from telegram.ext import AIORateLimiter
 
-            tg.Pacer = lambda *args, **kwargs: AIORateLimiter(max_retries=3)  # type: ignore[assignment,misc]
+            import advisor.channels.telegram.app as tg_app  # where build_application finds its pacer
+
+            tg_app.Pacer = lambda *args, **kwargs: AIORateLimiter(max_retries=3)  # type: ignore[assignment,misc]
         service = build_service(db)
         app = tg.build_application(service, token, api_url, tg.Options(nudge_after=None),
                                    rate_limit=kind != "advisor")
@@ -1195,7 +1197,7 @@ def _patch_httpx() -> None:
     pool timeout: what it used before AiohttpRequest), to compare the two request layers."""
     from telegram.request import HTTPXRequest
 
-    import advisor.channels.telegram as tg
+    import advisor.channels.telegram.app as tg  # where build_application finds its request class
 
     def httpx_request(connection_pool_size: int = 32, **kwargs: Any) -> Any:
         return HTTPXRequest(connection_pool_size=min(connection_pool_size, 32), **kwargs)

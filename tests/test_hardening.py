@@ -93,11 +93,13 @@ def test_a_database_of_a_newer_version_is_refused_not_served(tmp_path):
         build_service(db)
 
 
-def test_the_instance_lock_holds_through_a_symlink(tmp_path):
+@pytest.mark.parametrize("how", ["symlink", "hard_link"])
+def test_the_instance_lock_holds_through_a_symlink(tmp_path, how):
     db = tmp_path / "advisor.db"
     build_service(db).store.close()
-    link = tmp_path / "link.db"
-    os.symlink(db, link)
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "link.db"
+    (os.symlink if how == "symlink" else os.link)(db, link)  # a hard link was the way round it
     first = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; sys.path.insert(0, sys.argv[1]); import bot; "
         "lock = bot.instance_lock(sys.argv[2]); print('locked', flush=True); time.sleep(30)"),

@@ -1751,8 +1751,9 @@ def test_a_write_lock_held_past_the_wait_tells_the_person_their_answer_was_not_k
     # a fresh attack: after a lock of 70 s the press was never answered, the answer not stored, the
     # update confirmed: gone without a word (the wait is cut to half a second here)
     from advisor.channels import telegram
+    from advisor.channels.telegram import processor
 
-    monkeypatch.setattr(telegram, "LOCK_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(processor, "LOCK_WAIT_SECONDS", 0.5)
     path = tmp_path / "advisor.db"
 
     async def scenario() -> None:

@@ -1,0 +1,45 @@
+"""What the people running the Telegram channel configure, and the channel's fixed numbers."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+CHANNEL = "telegram"
+ALERT_RETRY_SECONDS = 5.0  # after a network failure, the outbox is tried again this much later
+ALERT_FLUSH_SECONDS = 2.0  # on stop, this long to send what is queued (SIGTERM stops within 5 s)
+ALERT_POLL_SECONDS = 5.0  # how often cards queued by another process (the web chat) are looked for
+CARDS_PER_PERSON_A_DAY = 3  # lead cards one person's conversations may make in 24 hours (forged floods)
+REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+COMMANDS = ("start", "back", "restart", "summary", "privacy", "forget", "help")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the people running the bot configure (see bot.py for the environment variables)."""
+
+    sales_chat_id: int | None = None  # lead alerts go there
+    admin_ids: frozenset[int] = frozenset()  # may use /stats, /leads, /lead, /export
+    nudge_after: float | None = 24 * 3600  # seconds idle before the one reminder; None: never
+    abandon_after: float = 7 * 24 * 3600  # seconds idle before a conversation counts as abandoned
+    retention_days: float | None = None  # transcripts untouched this long are deleted; None: kept
+    chat_burst: int = 20  # messages one private chat may get at once before the one-a-second pace
+
+
+class HasBot(Protocol):
+    """What sending needs of a context: a handler's, or ``Context`` for work outside handlers."""
+
+    @property
+    def bot(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """What send() needs of a handler's context, for work outside handlers (reminders)."""
+
+    bot: Any
