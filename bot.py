@@ -152,10 +152,11 @@ def instance_lock(database: str):
     except BlockingIOError:
         handle.close()
         try:
-            holder = Path(note).read_text(encoding="utf-8").strip() or "another process"
+            holder = Path(note).read_text(encoding="utf-8").strip()
         except OSError:
-            holder = "another process"
-        raise AdvisorError(f"another advisor bot (pid {holder}) is already running on {database}; "
+            holder = ""  # (through a hard link the note is beside the other name)
+        which = f" (pid {holder})" if holder.isdecimal() else ""
+        raise AdvisorError(f"another advisor bot{which} is already running on {database}; "
                            "stop it first, or give this one its own ADVISOR_DB") from None
     with contextlib.suppress(OSError):
         Path(note).write_text(str(os.getpid()), encoding="utf-8")

@@ -108,6 +108,11 @@ class Dialog:
     def question(self, question_id: str) -> Question:
         return self.questions[question_id]
 
+    def of_type(self, qtype: str) -> list[str]:
+        """The ids of the questions of a type, in order: a question's role comes from its type (the
+        contact question is the one of type ``contact``), never from its id."""
+        return [qid for qid, question in self.questions.items() if question.type == qtype]
+
 
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A SafeLoader that refuses a key given twice in one mapping (YAML would keep the last).

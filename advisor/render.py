@@ -231,7 +231,8 @@ class Renderer:
             "plan": {str(day): _lines(p.plan(day, ctx, advice["functions"])) for day in (30, 60, 90)},
             "checklist": _lines(p.checklist(ctx)),
             "next_step": say(p.next_step(ctx, advice["functions"])),
-            "contact": answers.get("contact") if isinstance(answers.get("contact"), dict) else None,
+            "contact": next((answers[qid] for qid in self.dialog.of_type("contact")
+                             if isinstance(answers.get(qid), dict)), None),
             "rules_version": advice["rules_version"],
         }
 

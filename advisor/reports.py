@@ -58,8 +58,9 @@ def contact_of(conversation: Conversation) -> dict[str, Any] | None:
     """Contact details the person gave with consent (at the last question or after the advice)."""
     if conversation.contact:
         return conversation.contact
-    given = conversation.state.answers.get("contact")
-    return given if isinstance(given, dict) and given.get("consent") else None
+    # the answer to the contact question: the one answer that is details given with consent
+    return next((given for given in conversation.state.answers.values()
+                 if isinstance(given, dict) and given.get("consent")), None)
 
 
 def name_of(conversation: Conversation) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 from advisor.advice import load_advisor
 from advisor.dialog import Dialog, load_dialog
 from advisor.engine import Engine, Step
+from advisor.people import People
 from advisor.render import TEMPLATES_DIR, Renderer
 from advisor.store import Conversation, Store, Turn
 
@@ -34,7 +35,7 @@ class Outcome:
     alert_id: int | None = None  # the lead card queued with this step, if any
 
 
-class AdvisorService:
+class AdvisorService(People):
     def __init__(self, dialog: Dialog, engine: Engine, renderer: Renderer, store: Store):
         self.dialog = dialog
         self.engine = engine

@@ -871,11 +871,11 @@ class Store:
 
     def review(self, conversation_id: int) -> dict[str, Any]:
         rows = list(self.db.query("SELECT * FROM reviews WHERE conversation_id = ?", [conversation_id]))
-        if not rows:
-            return {"reviewed": False, "tags": [], "note": "", "verdict": None, "updated_at": None}
-        row = rows[0]
-        return {"reviewed": bool(row["reviewed"]), "tags": json.loads(row["tags"] or "[]"),
-                "note": row["note"] or "", "verdict": row["verdict"], "updated_at": row["updated_at"]}
+        return _review(rows[0] if rows else None)
+
+    def reviews(self) -> dict[int, dict[str, Any]]:
+        """Every review, by conversation id, in one query (an export of every conversation)."""
+        return {row["conversation_id"]: _review(row) for row in self.db.query("SELECT * FROM reviews")}
 
     # -- reminders ---------------------------------------------------------------------------
     def idle(self, channel: str, idle_since: str) -> list[Conversation]:
@@ -904,3 +904,10 @@ class Store:
             "SELECT seq, at, role, question_id, text FROM turns WHERE conversation_id = ? ORDER BY seq",
             [conversation_id],
         ))
+
+
+def _review(row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        return {"reviewed": False, "tags": [], "note": "", "verdict": None, "updated_at": None}
+    return {"reviewed": bool(row["reviewed"]), "tags": json.loads(row["tags"] or "[]"),
+            "note": row["note"] or "", "verdict": row["verdict"], "updated_at": row["updated_at"]}

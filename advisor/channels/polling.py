@@ -111,6 +111,10 @@ class GuardedBot(ExtBot):
             log.warning("getUpdates: Telegram asks to wait; polling again in %.0f s", delay)
             await asyncio.sleep(delay)
             return ()
+        except NetworkError:
+            if self._stopping:  # the stop's last getUpdates: nothing to confirm if the network is gone
+                return ()
+            raise
         except TelegramError:
             raise
         except Exception:

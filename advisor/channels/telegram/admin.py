@@ -14,10 +14,10 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from advisor import AdvisorError, reports
+from advisor import reports
 from advisor.channels.telegram.base import ChannelBase
 from advisor.channels.telegram.text import readable, split_message, whole_number
-from advisor.store import Filters, now
+from advisor.store import now
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,7 @@ class AdminCommands(ChannelBase):
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         days = whole_number(context.args, default=30, high=3650)
-        since = reports.parse_since(f"{days}d")
-        stats = self.service.store.stats(Filters(since=since))
-        funnel = self.service.store.funnel(Filters(since=since))
+        stats, funnel = self.service.stats(days)
         order = list(self.service.dialog.order)
         stopped = [{**row, "text": self._question_text(row["question"])} for row in stats["stopped_at"]]
         await self.send(self._chat(update), self.renderer.telegram(
@@ -50,7 +48,7 @@ class AdminCommands(ChannelBase):
 
     async def on_leads(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         count = whole_number(context.args, default=10, high=50)
-        leads = list(self.service.store.conversations(Filters(status="completed"), newest_first=True, limit=count))
+        leads = self.service.leads(count)
         rows = [{"id": c.id, "name": reports.name_of(c), "ref": c.ref, "score": (c.recommendation or {}).get(
             "readiness_score"), "profile": (c.recommendation or {}).get("profile"),
                  "top": reports.top_functions(c, 2), "at": readable(c.completed_at or c.started_at)}
@@ -60,24 +58,20 @@ class AdminCommands(ChannelBase):
     async def on_lead(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = self._chat(update)
         conversation_id = whole_number(context.args, default=None, high=2**62)
-        try:
-            conversation = self.service.store.get(conversation_id) if conversation_id else None
-        except AdvisorError:
-            conversation = None
-        if conversation is None:
+        found = self.service.lead(conversation_id)
+        if found is None:
             await self.send(chat, self.renderer.telegram("no_lead", given=" ".join(context.args or [])), context)
             return
+        conversation, transcript = found
         text = self.renderer.telegram(
-            "lead", c=conversation, contact=reports.contact_of(conversation),
-            transcript=self.service.store.transcript(conversation.id))
+            "lead", c=conversation, contact=reports.contact_of(conversation), transcript=transcript)
         for chunk in split_message(text):
             await self.send(chat, chunk, context)
 
     async def on_export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = self._chat(update)
-        store = self.service.store
         await context.bot.send_chat_action(chat, ChatAction.UPLOAD_DOCUMENT)
-        rows = [reports.csv_row(c, store.review(c.id)) for c in store.conversations()]
+        rows = [reports.csv_row(c, review) for c, review in self.service.everyone()]  # one query for reviews
         await context.bot.send_document(
             chat, InputFile(reports.csv_text(rows).encode("utf-8"), filename=f"conversations-{now()[:10]}.csv"),
             caption=self.renderer.telegram("export_caption", count=len(rows)), parse_mode=ParseMode.HTML)

@@ -20,7 +20,6 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from advisor import AdvisorError
 from advisor.channels.port import ChannelPort
 from advisor.channels.telegram.settings import (
     CARDS_PER_PERSON_A_DAY,
@@ -69,7 +68,7 @@ class ChannelBase:
         message = await self.send(chat_id, self.renderer.step(step, "html"), context,
                                   reply_markup=self.keyboard(outcome.conversation.id, step))
         assert step.question is not None
-        self.service.store.set_asked(outcome.conversation.id, step.question.id, message.message_id)
+        self.service.asked(outcome.conversation, step.question.id, message.message_id)
 
     async def send_recommendation(self, chat_id: int, conversation: Conversation, rec: dict[str, Any],
                                   context: HasBot, preparing: bool = False) -> None:
@@ -162,8 +161,7 @@ class ChannelBase:
         """Say why that was not understood, then re-ask the current question (or point to /start)."""
         chat, current = self._current(update)
         if current is None:
-            latest = self.service.store.latest(CHANNEL, self._user(update))
-            name = "completed" if latest is not None and latest.status == "completed" else "no_conversation"
+            name = "completed" if self.service.last_advice(CHANNEL, self._user(update)) else "no_conversation"
             if lead == "unknown_command":
                 name = "unknown_command_idle"
             await self.send(chat, self.renderer.telegram(name), context)
@@ -184,17 +182,11 @@ class ChannelBase:
         return str(update.effective_user.id)
 
     def _current(self, update: Update) -> tuple[int, Conversation | None]:
-        return self._chat(update), self.service.store.find_open(CHANNEL, self._user(update))
+        return self._chat(update), self.port.current(self._user(update))
 
     def _own(self, conversation_id: int, user_id: str) -> Conversation | None:
         """The conversation, if it exists and belongs to this person on this channel."""
-        try:
-            conversation = self.service.store.get(conversation_id)
-        except AdvisorError:  # an unknown id in forged data is just "not yours"
-            return None
-        if conversation.channel != CHANNEL or conversation.user_id != user_id:
-            return None
-        return conversation
+        return self.service.owned(CHANNEL, user_id, conversation_id)
 
     async def _edit_text(self, message: Any, text: str) -> None:
         if not isinstance(message, Message):

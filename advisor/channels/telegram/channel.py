@@ -26,7 +26,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
+from telegram.error import Conflict, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -133,7 +133,7 @@ class TelegramChannel(PersonCommands, Presses, AdminCommands, LeadCards, Upkeep)
         member = update.my_chat_member
         if member is not None and chat is not None and chat.type == ChatType.PRIVATE:
             blocked = member.new_chat_member.status in ("kicked", "left")
-            self.service.store.set_blocked(CHANNEL, str(member.from_user.id), blocked)
+            self.service.mark_blocked(CHANNEL, str(member.from_user.id), blocked)
             return  # blocked or unblocked: nothing to say (a blocked person cannot be told anyway)
         if chat is None or chat.type != ChatType.PRIVATE or update.effective_user is None:
             return  # channel posts, polls ...: nobody to talk to
@@ -152,15 +152,16 @@ class TelegramChannel(PersonCommands, Presses, AdminCommands, LeadCards, Upkeep)
             log.warning("update %s ignored: no usable sender or chat", update.update_id)
             raise ApplicationHandlerStop
         if (chat is not None and user is not None and chat.type == ChatType.PRIVATE
-                and (update.message is not None or update.callback_query is not None)
-                and self.service.store.is_blocked(CHANNEL, str(user.id))):
-            self.service.store.set_blocked(CHANNEL, str(user.id), False)
+                and (update.message is not None or update.callback_query is not None)):
+            self.service.seen(CHANNEL, str(user.id))
 
     async def busy(self, update: Update, bot: Any) -> None:
         """The database stayed locked by another process: the person's message was not kept."""
         if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
             return
         try:
+            if update.callback_query is not None:  # a press is answered too: no spinner left turning
+                await self._answer(update.callback_query)
             await self.send(update.effective_chat.id, self.renderer.telegram("busy"), Context(bot))
         except TelegramError:
             log.warning("could not tell chat %s that its message was not kept", update.effective_chat.id)
@@ -178,11 +179,14 @@ class TelegramChannel(PersonCommands, Presses, AdminCommands, LeadCards, Upkeep)
             user = update.effective_user if isinstance(update, Update) else None
             if chat is not None and chat.type == ChatType.PRIVATE and user is not None:
                 # (a 403 in a group says the bot left the group, nothing about the member who wrote)
-                self.service.store.set_blocked(CHANNEL, str(user.id), True)
+                self.service.mark_blocked(CHANNEL, str(user.id))
             log.info("a person blocked the bot; marked, no more messages to them")
             return
         if isinstance(context.error, InvalidToken):  # the token was revoked: the stop is under way
             log.error("the Bot API refused the token while handling an update")
+            return
+        if update is None and isinstance(context.error, Conflict):  # another process polls with this token
+            log.warning("another process is polling with this token (Telegram answered 409); retrying")
             return
         if update is None and isinstance(context.error, NetworkError):  # polling hiccup: PTB retries
             log.warning("fetching updates failed (%s); retrying", type(context.error).__name__)

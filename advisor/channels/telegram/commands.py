@@ -66,8 +66,8 @@ class PersonCommands(ChannelBase):
 
     async def on_summary(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat, user_id = self._chat(update), self._user(update)
-        latest = self.service.store.latest(CHANNEL, user_id, status="completed")
-        if latest is None or latest.recommendation is None:
+        latest = self.service.last_advice(CHANNEL, user_id)
+        if latest is None:
             await self.send(chat, self.renderer.telegram("no_summary"), context)
             return
         await self.send_recommendation(chat, latest, self.service.recommendation_of(latest) or {}, context)
@@ -107,18 +107,17 @@ class PersonCommands(ChannelBase):
             await self.nudge(update, context, "nudge")  # someone else's card: not consent from its owner
             return
         name = whole(" ".join(filter(None, (shared.first_name, shared.last_name))))
-        if current is not None and current.state.current == "contact":
+        if current is not None and current.state.current in self.service.dialog.of_type("contact"):
             await self.show(chat, self.service.answer(current, f"{name} +{shared.phone_number.lstrip('+')}"),
                             context, telegram_name=self._first_name(update))
             return
-        latest = self.service.store.latest(CHANNEL, self._user(update), status="completed")
-        if latest is None or latest.consent_at is None:
-            await self.nudge(update, context, "nudge")
-            return
-        alert_id = self.service.store.save_contact(latest.id, {
+        kept, alert_id = self.service.share_contact(CHANNEL, self._user(update), {
             "name": name or None, "email": None, "phone": "+" + shared.phone_number.lstrip("+"),
             "consent": True, "given_at": now(),
         }, alert=self.alerts("contact"))
+        if not kept:  # no consent given: nothing kept
+            await self.nudge(update, context, "nudge")
+            return
         self.queued(alert_id, self._first_name(update))  # queued with the contact: the reply may fail
         await self.send(chat, self.renderer.telegram("contact_thanks", name=whole(shared.first_name)), context,
                         reply_markup=ReplyKeyboardRemove())

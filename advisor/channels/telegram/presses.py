@@ -103,7 +103,7 @@ class Presses(ChannelBase):
             await self.nudge(update, context, None)
             return
         if press.target == "expert":
-            self.service.store.ask_consent(conversation.id)
+            self.service.offer_expert(conversation)
             keyboard = InlineKeyboardMarkup([[self.button("consent_yes", f"c:{conversation.id}:yes"),
                                               self.button("consent_no", f"c:{conversation.id}:no")]])
             await self.send(chat, self.renderer.telegram("consent"), context, reply_markup=keyboard)
@@ -116,7 +116,7 @@ class Presses(ChannelBase):
                 chat, InputFile(document.encode("utf-8"), filename="outsourcing-recommendation.html"),
                 caption=self.renderer.telegram("report_caption"), parse_mode=ParseMode.HTML)
         else:
-            current = self.service.store.find_open(CHANNEL, user_id)
+            current = self.port.current(user_id)
             if current is None:
                 outcome = self.service.open(CHANNEL, user_id, conversation.ref)
             elif current.id > conversation.id:  # started over already (a double tap): show where it is
@@ -133,18 +133,17 @@ class Presses(ChannelBase):
         if conversation is not None and conversation.consent_at is not None:
             await self._answer(query, self.renderer.plain("already_answered"))  # a double tap
             return
-        if conversation is not None and (conversation.recommendation is None
-                                         or conversation.consent_asked_at is None):
-            conversation = None  # consent counts only where the advice was shown and the question asked
         await self._answer(query)
         await self._edit_markup(query.message, None)
-        if conversation is None:
-            return
+        if conversation is None or conversation.recommendation is None or conversation.consent_asked_at is None:
+            return  # consent counts only where the advice was shown and the question asked (the service's rule)
         if press.target == "no":
             await self.send(chat, self.renderer.telegram("no_consent"), context)
             return
-        self.queued(self.service.store.record_consent(conversation.id, alert=self.alerts("expert")),
-                    self._first_name(update))
+        taken, alert_id = self.service.consent(conversation, self.alerts("expert"))
+        if not taken:
+            return
+        self.queued(alert_id, self._first_name(update))
         keyboard = ReplyKeyboardMarkup([[KeyboardButton(self.renderer.button("share_contact"), request_contact=True)]],
                                        one_time_keyboard=True, resize_keyboard=True)
         await self.send(chat, self.renderer.telegram("share_contact"), context, reply_markup=keyboard)
@@ -154,10 +153,9 @@ class Presses(ChannelBase):
         assert query is not None
         await self._answer(query)
         if press.target == "yes":
-            cards = self.service.store.cards_of(CHANNEL, self._user(update))
-            count = self.service.store.forget(CHANNEL, self._user(update))
-            await self._edit_text(query.message, self.renderer.telegram("forgotten", count=count))
-            for chat_id, message_id in cards:  # the sales chat's cards about them go too
+            forgotten = self.service.forget(CHANNEL, self._user(update))
+            await self._edit_text(query.message, self.renderer.telegram("forgotten", count=forgotten.conversations))
+            for chat_id, message_id in forgotten.cards:  # the sales chat's cards about them go too
                 await self._remove_card(context.bot, chat_id, message_id)
         else:
             await self._edit_text(query.message, self.renderer.telegram("forget_cancelled"))

@@ -13,7 +13,6 @@ from advisor.channels.telegram.settings import (
     CHANNEL,
     Context,
 )
-from advisor.channels.telegram.text import ago
 from advisor.service import Outcome
 
 log = logging.getLogger(__name__)
@@ -34,13 +33,9 @@ class Upkeep(ChannelBase):
             await asyncio.sleep(interval)
 
     async def maintain(self, bot: Any) -> None:
-        store = self.service.store
-        store.abandon_idle(ago(self.options.abandon_after))
-        store.forget_processed(ago(2 * 24 * 3600))  # Telegram redelivers within hours, not days
-        if self.options.retention_days is not None:
-            purged = self.service.purge(ago(self.options.retention_days * 24 * 3600))
-            if purged:
-                log.info("retention: transcripts of %d conversation(s) deleted", purged)
+        purged = self.service.upkeep(self.options.abandon_after, self.options.retention_days)
+        if purged:
+            log.info("retention: transcripts of %d conversation(s) deleted", purged)
         if self.options.nudge_after is not None:
             await self.remind(bot)
 
@@ -51,11 +46,8 @@ class Upkeep(ChannelBase):
         restart neither repeats nor loses it: at worst one reminder is lost to a crash mid-send.
         """
         assert self.options.nudge_after is not None
-        store = self.service.store
         sent = 0
-        for conversation in store.idle(CHANNEL, ago(self.options.nudge_after)):
-            if not store.mark_nudged(conversation.id):
-                continue
+        for conversation in self.service.due_reminders(CHANNEL, self.options.nudge_after):
             chat_id = int(conversation.user_id)
             try:
                 await self.send(chat_id, self.renderer.telegram("reminder"), Context(bot))
@@ -63,7 +55,7 @@ class Upkeep(ChannelBase):
                                 Context(bot))
                 sent += 1
             except Forbidden:
-                store.set_blocked(CHANNEL, conversation.user_id, True)
+                self.service.mark_blocked(CHANNEL, conversation.user_id)
                 log.info("reminder to conversation %s not delivered: blocked", conversation.id)
             except BadRequest as error:
                 log.info("reminder to conversation %s not delivered: %s", conversation.id, error)
