@@ -3,8 +3,10 @@
 Each option lists, in the dialog file, `keywords` (phrases that mean it) and `unless` (phrases in
 which its keywords mean something else: "updating the CRM after every call" is data entry, not
 calling). A phrase matches when its words appear in order in the text after both are reduced to
-stems by the Snowball English stemmer (snowballstemmer: a keyword written in its base form, "call",
-matches calling, calls, called), a word also matching with one slip (two in long words), measured
+stems by the Snowball English stemmer (snowballstemmer, which runs PyStemmer's C build of the same
+algorithms when it is installed, as requirements.txt has it: stemming the ~8,400 phrases took a
+console walk from 1.37 s to 0.53 s, with the same corpus figures; a keyword written in its base
+form, "call", matches calling, calls, called), a word also matching with one slip (two in long words), measured
 with rapidfuzz's optimal-string-alignment distance ("bookeeping", "payrol", "soical").
 
 Written here, because no library does it for phrases this short, and kept small:
