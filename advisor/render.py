@@ -248,6 +248,10 @@ class Renderer:
         """A Telegram message (HTML, autoescaped) from ``templates/telegram.html``."""
         return str(getattr(self.env.get_template("telegram.html").module, macro)(**context)).strip()
 
+    def macro(self, template: str, name: str, **context: Any) -> str:
+        """One macro of a template file of short texts (e.g. ``review/words.txt``)."""
+        return str(getattr(self.env.get_template(template).module, name)(**context)).strip()
+
     def web(self, macro: str, **context: Any) -> str:
         """A macro of ``templates/web.html``: a message of the web chat, as HTML."""
         return str(getattr(self.env.get_template("web.html").module, macro)(**context)).strip()

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,12 @@ from advisor.store import SCHEMA_VERSION
 from tests import telegram_walk as tw
 from tests.conftest import FIXTURES, run_bot
 from tests.fake_telegram import NOT_MODIFIED, QUERY_TOO_OLD, FakeBotAPI
-from tests.test_reliability import (  # the helpers and fixtures both parts share
+from tests.test_reliability import (  # the helpers both parts share
     ALICE,
     BOB,
     CAROL,
     SALES_CHAT,
+    FlakyGateway,
     V,
     answered_once,
     committed,
@@ -45,13 +47,24 @@ from tests.test_reliability import (  # the helpers and fixtures both parts shar
     telegram_env,
     wait_until,
 )
-from tests.test_reliability import db, gateway  # noqa: F401 (fixtures, used by name)
 from tests.test_telegram_run import closed_port, post_update, start_update, start_webhook_bot
 from tests.test_update_fuzz import DATE, InProcessBot, private_chat
 
 # ============================================================================================
 # 9. Telegram's errors
 # ============================================================================================
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "advisor.db"
+
+
+@pytest.fixture
+def gateway(fake_api: FakeBotAPI) -> Iterator[FlakyGateway]:
+    made = FlakyGateway(fake_api.url)
+    yield made
+    made.close()
 
 
 def test_a_429_waits_retry_after_and_delivers_once(fake_api, start_bot, db):
@@ -714,3 +727,27 @@ def test_an_unusable_database_path_fails_at_start_with_a_clear_message(fake_api,
     assert fake_api.requests == []
 
 
+def test_a_reminder_waits_for_the_chats_turn_and_never_comes_between_an_updates_messages():
+    # issue 13: reminders were sent outside the per-chat order, so one could land inside an update's reply
+    from advisor.channels.telegram import Options
+
+    async def scenario() -> None:
+        service = in_process()
+        try:
+            async with InProcessBot(service, Options(nudge_after=3600)) as bot:
+                await bot.text(ALICE, "/start")
+                service.store.db.execute("UPDATE conversations SET updated_at = '2020-01-01T00:00:00Z'")
+                processor = bot.app.update_processor
+                assert bot.channel.processor is processor
+                mark = bot.stub.mark()
+                async with processor.turn(ALICE):  # an update of that chat is being handled
+                    reminding = asyncio.create_task(bot.channel.remind(bot.app.bot))
+                    await asyncio.sleep(0.2)
+                    assert not reminding.done() and bot.stub.sent(since=mark) == []  # it waits its turn
+                assert await reminding == 1
+                said = [m["text"] for m in bot.stub.sent(since=mark)]
+                assert "Still there?" in said[0] and "Question 1 of" in said[1]
+        finally:
+            service.store.close()
+
+    asyncio.run(scenario())

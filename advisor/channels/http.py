@@ -83,8 +83,6 @@ import certifi
 from aiohttp import hdrs
 from aiohttp.abc import AbstractStreamWriter
 from multidict import CIMultiDict
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput, SocketOpt
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 from yarl import URL
@@ -129,6 +127,13 @@ _FORM_ESCAPES: Final[dict[int, str]] = {
     ord("\\"): "\\\\",
     **{c: f"%{c:02X}" for c in (*range(0x20), 0x7F)},
 }
+
+
+# python-telegram-bot's own names for these live in its private telegram._utils; the public API gives
+# the sentinel (BaseRequest.DEFAULT_NONE), and so its class, and the shapes are written out here.
+DefaultValue = type(BaseRequest.DEFAULT_NONE)  # what a caller who passed nothing passes
+ODVInput = Any  # a value, DefaultValue (the instance's), or None (no limit)
+SocketOpt = tuple[int, int, int | bytes] | tuple[int, int, None, int]  # as socket.setsockopt takes it
 
 
 def _form_param(name: str, value: str) -> str:
@@ -434,10 +439,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """See :meth:`telegram.request.BaseRequest.do_request`. Returns (HTTP status, body)."""
         session, slots = self._session, self._slots

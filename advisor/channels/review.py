@@ -114,14 +114,15 @@ class Page(RequestHandler):
             xsrf=Markup(self.xsrf_form_html()),  # tornado's own hidden input, already escaped
             **context))
 
+    def words(self, name: str, **context: Any) -> str:
+        """A short text of templates/review/words.txt."""
+        return self.service.renderer.macro("review/words.txt", name, **context)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         if status_code == 429:
             self.set_header("Retry-After", str(self.retry_after()))
-        self.finish({401: "Unauthorized: sign in at /login, or send Authorization: Bearer <token>\n",
-                     403: "Forbidden\n", 404: "Not found\n",
-                     429: f"Too many requests: a token check from your address is still waiting; try again "
-                          f"in {self.retry_after()} s\n"}.get(status_code, f"Error {status_code}\n"))
+        self.finish(self.words("error", status=status_code, retry=self.retry_after()) + "\n")
 
     def filters(self) -> tuple[Filters, dict[str, str], str | None]:
         """The list filters from the query string: (store filters, form values, an error to show)."""
@@ -132,7 +133,7 @@ class Page(RequestHandler):
             try:
                 since = reports.parse_since(values["since"])
             except AdvisorError as problem:
-                error, values["since"] = str(problem).replace("--since: ", "Started since: "), ""
+                error, values["since"] = str(problem).replace("--since: ", self.words("since_label") + " "), ""
         status = values["status"] if values["status"] in STATUSES else None
         return Filters(ref=values["ref"] or None, status=status, since=since,
                        search=values["q"] or None), values, error
@@ -145,7 +146,7 @@ class Login(Page):
         if self.current_user:
             self.redirect(self._next())
             return
-        self.page("login", title="Sign in", nav="", error=None, next=self._next())
+        self.page("login", title=self.words("title", page="login"), nav="", error=None, next=self._next())
 
     async def post(self) -> None:
         try:
@@ -153,13 +154,13 @@ class Login(Page):
         except Busy:
             self.set_status(429)
             self.set_header("Retry-After", str(self.retry_after()))
-            self.page("login", title="Sign in", nav="", next=self._next(),
-                      error=f"Another token from your address is still being checked: try again in "
-                            f"{self.retry_after()} s.")
+            self.page("login", title=self.words("title", page="login"), nav="", next=self._next(),
+                      error=self.words("login_error", kind="busy", retry=self.retry_after()))
             return
         if not right:
             self.set_status(401)
-            self.page("login", title="Sign in", nav="", error="That token is not right.", next=self._next())
+            self.page("login", title=self.words("title", page="login"), nav="", next=self._next(),
+                      error=self.words("login_error", kind="wrong"))
             return
         # a session of its own, known to this process: signing out ends it here, not only in the browser
         session = secrets.token_urlsafe(24)
@@ -215,7 +216,7 @@ class ConversationList(Page):
         def query_page(n: int) -> str:
             return "/?" + urlencode({**query, "page": n})
 
-        self.page("list", title="Conversations", nav="list", page=page, pages=pages, total=total,
+        self.page("list", title=self.words("title", page="list"), nav="list", page=page, pages=pages, total=total,
                   rows=rows, filters=values, error=error, query=("?" + urlencode(query)) if query else "",
                   query_page=query_page)
 
@@ -225,7 +226,8 @@ class ConversationPage(Page):
     def get(self, conversation_id: str) -> None:
         store = self.service.store
         conversation = self._conversation(conversation_id)
-        self.page("conversation", title=f"Conversation {conversation.id}", nav="", c=conversation,
+        self.page("conversation", title=self.words("title", page="conversation", id=conversation.id), nav="",
+                  c=conversation,
                   rec=conversation.recommendation, review=store.review(conversation.id),
                   contact=reports.contact_of(conversation), transcript=store.transcript(conversation.id),
                   saved=self.get_argument("saved", "") == "1")
@@ -264,7 +266,8 @@ class Funnel(Page):
         dialog = self.service.dialog
         steps = [{"id": qid, "text": dialog.question(qid).text, "reached": reached.get(qid, 0),
                   "share": reached.get(qid, 0) / top} for qid in dialog.order]
-        self.page("funnel", title="Funnel", nav="funnel", steps=steps, stats=stats, filters=values)
+        self.page("funnel", title=self.words("title", page="funnel"), nav="funnel", steps=steps, stats=stats,
+                  filters=values)
 
 
 class CsvDownload(Page):

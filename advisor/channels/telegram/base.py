@@ -4,6 +4,7 @@ keyboards), the person and chat of an update, and safe edits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -21,6 +22,7 @@ from telegram.ext import (
 )
 
 from advisor.channels.port import ChannelPort
+from advisor.channels.telegram.processor import PerChatUpdateProcessor
 from advisor.channels.telegram.settings import (
     CARDS_PER_PERSON_A_DAY,
     CHANNEL,
@@ -50,6 +52,13 @@ class ChannelBase:
         self._alerts: asyncio.Task[None] | None = None
         self._alerts_waiting = asyncio.Event()  # set when an alert is queued
         self._alert_names: dict[int, str | None] = {}  # alert id -> Telegram first name (memory only)
+        self.processor: PerChatUpdateProcessor | None = None  # the Application's, once registered
+
+    def turn(self, chat_id: int) -> contextlib.AbstractAsyncContextManager[None]:
+        """The chat's turn in the update processor (per-chat order), where there is one."""
+        if self.processor is None:
+            return contextlib.nullcontext()
+        return self.processor.turn(chat_id)
 
     async def send(self, chat_id: int, text: str, context: HasBot, **kwargs: Any) -> Message:
         return await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,

@@ -43,7 +43,7 @@ from advisor.channels.telegram.admin import AdminCommands
 from advisor.channels.telegram.alerts import LeadCards
 from advisor.channels.telegram.commands import PersonCommands
 from advisor.channels.telegram.presses import Presses
-from advisor.channels.telegram.processor import lock_hit, locked
+from advisor.channels.telegram.processor import PerChatUpdateProcessor, lock_hit, locked
 from advisor.channels.telegram.settings import (
     ALERT_FLUSH_SECONDS,
     CHANNEL,
@@ -60,6 +60,8 @@ class TelegramChannel(PersonCommands, Presses, AdminCommands, LeadCards, Upkeep)
     """Handlers that turn updates into AdvisorService calls and steps into Telegram messages."""
 
     def register(self, app: Application) -> None:
+        if isinstance(app.update_processor, PerChatUpdateProcessor):
+            self.processor = app.update_processor  # reminders take the chat's turn too
         # New messages only: an edited old "/restart" must not run again, nor a business message start
         # a conversation (a CommandHandler given filters no longer limits itself to messages).
         private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE

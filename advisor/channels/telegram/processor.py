@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -62,15 +63,21 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         if key is None:
             await self._once(update, coroutine)
             return
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._waiting[key] = self._waiting.get(key, 0) + 1
+        async with self.turn(key):
+            await self._once(update, coroutine)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, chat_id: int) -> AsyncIterator[None]:
+        """The chat's turn: what else writes to a chat (a reminder) waits for its updates, and they for it."""
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        self._waiting[chat_id] = self._waiting.get(chat_id, 0) + 1
         try:
             async with lock:
-                await self._once(update, coroutine)
+                yield
         finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key], self._locks[key]
+            self._waiting[chat_id] -= 1
+            if not self._waiting[chat_id]:
+                del self._waiting[chat_id], self._locks[chat_id]
 
     async def _once(self, update: object, coroutine: Awaitable[Any]) -> None:
         if self.store is None or not isinstance(update, Update):

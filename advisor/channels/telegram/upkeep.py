@@ -50,9 +50,10 @@ class Upkeep(ChannelBase):
         for conversation in self.service.due_reminders(CHANNEL, self.options.nudge_after):
             chat_id = int(conversation.user_id)
             try:
-                await self.send(chat_id, self.renderer.telegram("reminder"), Context(bot))
-                await self.show(chat_id, Outcome(conversation, self.engine.resume(conversation.state), True),
-                                Context(bot))
+                async with self.turn(chat_id):  # never between an update's messages in that chat
+                    await self.send(chat_id, self.renderer.telegram("reminder"), Context(bot))
+                    await self.show(chat_id, Outcome(conversation, self.engine.resume(conversation.state), True),
+                                    Context(bot))
                 sent += 1
             except Forbidden:
                 self.service.mark_blocked(CHANNEL, conversation.user_id)
