@@ -216,6 +216,22 @@ def test_a_getupdates_list_of_no_updates_is_retried_with_back_off(fake_api, gate
     assert bot.stop() == 0
 
 
+def test_sigterm_exits_within_5_s_while_the_bot_api_is_unreachable(fake_api, gateway, start_bot, db):
+    # a fresh attack: python-telegram-bot's back-off sleep after network failures (growing to 30 s)
+    # held SIGTERM for 20 s, then logged three tracebacks
+    fake = fake_api
+    bot = start_bot(fake, env={"TELEGRAM_API_URL": gateway.url}, db=db)
+    tw.start(fake, ALICE)
+    gateway.from_now_on = "502"
+    fake.send_text(BOB, "/help")  # the poll in flight ends: with a 502, and so does every poll after it
+    wait_until(lambda: sum(what == "502" for _at, what in gateway.events) >= 4, what="four 502s",
+               timeout=20)  # the back-off has grown to 3.4 s by now
+    start = time.monotonic()
+    assert bot.stop() == 0
+    assert time.monotonic() - start < 3, bot.output()
+    log_is_clean(bot)
+
+
 def test_another_poller_with_the_same_token_is_one_line_not_a_traceback_each_time(fake_api, gateway, start_bot, db):
     # a fresh attack: every 409 Conflict on getUpdates logged a full traceback (140 lines in 8 s)
     fake = fake_api

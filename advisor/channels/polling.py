@@ -12,8 +12,9 @@ What python-telegram-bot 22 does by itself, measured against the fake Bot API in
 Here, instead:
 - an update that cannot be parsed is replaced by an empty one with the same ``update_id``, so the
   next getUpdates confirms it; only its id is logged; every other update of the batch is served;
-- an answer whose ``result`` is not a list of updates (or a list of things that are not updates)
-  is a ``NetworkError``, which the polling loop retries with its back-off (1 s, growing to 30 s);
+- an answer whose ``result`` is not a list of updates (or a list of things that are not updates),
+  and any other network failure, is waited out here with a back-off (1 s, growing to 30 s) that a
+  stop ends at once (python-telegram-bot's own back-off sleep held SIGTERM for up to 30 s);
 - a getUpdates ``retry_after`` is waited out inside the poll, where a stop interrupts it, and at
   most a minute at a time (python-telegram-bot slept it out where SIGTERM could not reach);
 - a refused token (401 or 404) stops the application gracefully, once (the stop's own last
@@ -26,12 +27,13 @@ python-telegram-bot's own parsing failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
 
 from advisor.pacer import retry_after_seconds as _seconds
@@ -39,6 +41,7 @@ from advisor.pacer import retry_after_seconds as _seconds
 log = logging.getLogger(__name__)
 
 MAX_POLL_WAIT = 60.0  # the longest a getUpdates retry_after is waited before asking again
+MAX_BACKOFF = 30.0  # the longest wait after a network failure, as python-telegram-bot's own
 
 _PARSE_FAILURE = "Error while parsing updates!"
 
@@ -57,7 +60,7 @@ for _name in ("telegram.Bot", "telegram.ext.ExtBot"):
 class GuardedBot(ExtBot):
     """``ExtBot`` whose ``get_updates`` survives bad updates and stops the bot on a refused token."""
 
-    __slots__ = ("_on_refused", "_raw_updates", "_refused", "_stopping")
+    __slots__ = ("_backoff", "_on_refused", "_raw_updates", "_refused", "_stopped", "_stopping")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -66,11 +69,16 @@ class GuardedBot(ExtBot):
         self._refused: InvalidToken | None = None
         self._on_refused: Callable[[InvalidToken], None] | None = None
         self._stopping = False
+        self._stopped: asyncio.Event | None = None  # set on stop: ends a back-off wait
+        self._backoff = 0.0  # seconds before the next getUpdates after a network failure
 
     def stopping(self) -> None:
         """The bot is stopping: the last getUpdates (python-telegram-bot's, to confirm what was
-        handled) does not wait out a retry_after (it made SIGTERM take a minute)."""
+        handled) does not wait out a retry_after (it made SIGTERM take a minute), and a back-off
+        wait ends now."""
         self._stopping = True
+        if self._stopped is not None:
+            self._stopped.set()
 
     @property
     def refused(self) -> InvalidToken | None:
@@ -88,7 +96,7 @@ class GuardedBot(ExtBot):
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         try:
-            return await super().get_updates(*args, **kwargs)
+            updates = await super().get_updates(*args, **kwargs)
         except InvalidToken as error:
             # Raised, it would end python-telegram-bot's polling loop and leave the process running;
             # instead the application is stopped (gracefully: sessions closed) and bot.py says why.
@@ -111,14 +119,38 @@ class GuardedBot(ExtBot):
             log.warning("getUpdates: Telegram asks to wait; polling again in %.0f s", delay)
             await asyncio.sleep(delay)
             return ()
-        except NetworkError:
-            if self._stopping:  # the stop's last getUpdates: nothing to confirm if the network is gone
+        except TimedOut:
+            if self._stopping:
                 return ()
-            raise
+            raise  # a long poll that timed out: python-telegram-bot asks again at once
+        except (NetworkError, Conflict) as error:
+            return await self._back_off(error)
         except TelegramError:
             raise
         except Exception:
-            return self._salvage(self._raw_updates)
+            try:
+                updates = self._salvage(self._raw_updates)
+            except NetworkError as error:
+                return await self._back_off(error)
+        self._backoff = 0.0
+        return updates
+
+    async def _back_off(self, error: TelegramError) -> tuple[Update, ...]:
+        """Wait before the next getUpdates, 1 s growing to 30 s, as python-telegram-bot would, but where
+        a stop ends the wait (its own sleep held SIGTERM for up to 30 s while the network was down)."""
+        if self._stopping:  # the stop's last getUpdates: nothing to confirm if the network is gone
+            return ()
+        self._backoff = 1.0 if not self._backoff else min(MAX_BACKOFF, self._backoff * 1.5)
+        if isinstance(error, Conflict):
+            log.warning("another process is polling with this token (Telegram answered 409); trying again in "
+                        "%.1f s", self._backoff)
+        else:
+            log.warning("fetching updates failed (%s); trying again in %.1f s", type(error).__name__, self._backoff)
+        if self._stopped is None:
+            self._stopped = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), timeout=self._backoff)
+        return ()
 
     def _salvage(self, raw: Any) -> tuple[Update, ...]:
         """Every update that parses, and an empty update in place of each one that does not."""
