@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,25 @@ SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 
-def telegram_settings(require_webhook: bool = True) -> dict[str, object]:
+@dataclass(frozen=True)
+class Webhook:
+    url: str  # TELEGRAM_WEBHOOK_URL, the public address Telegram posts to
+    secret: str  # TELEGRAM_WEBHOOK_SECRET
+    listen: str = "0.0.0.0"  # TELEGRAM_WEBHOOK_LISTEN
+    port: int = 8443  # TELEGRAM_WEBHOOK_PORT
+    path: str = "telegram"  # TELEGRAM_WEBHOOK_PATH
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    """The Telegram channel's settings, read once from the environment and checked."""
+
+    token: str  # TELEGRAM_BOT_TOKEN
+    api_url: str  # TELEGRAM_API_URL
+    webhook: Webhook | None = None  # None: long polling
+
+
+def telegram_settings(require_webhook: bool = True) -> TelegramSettings:
     """The Telegram channel's settings from the environment, checked; AdvisorError names what is wrong."""
     token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
@@ -79,23 +98,18 @@ def telegram_settings(require_webhook: bool = True) -> dict[str, object]:
     api_url = (os.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/")
     if not re.match(r"^https?://", api_url):
         raise AdvisorError(f"TELEGRAM_API_URL must start with http:// or https://, got {api_url!r}")
-    settings: dict[str, object] = {"token": token, "api_url": api_url, "webhook_url": None}
     webhook_url = os.environ.get("TELEGRAM_WEBHOOK_URL", "").strip()
-    if webhook_url and require_webhook:
-        secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET", "")
-        if not SECRET_PATTERN.match(secret):
-            raise AdvisorError("webhook mode needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ -")
-        port = os.environ.get("TELEGRAM_WEBHOOK_PORT", "8443")
-        if not port.isdecimal() or not 0 < int(port) < 65536:
-            raise AdvisorError(f"TELEGRAM_WEBHOOK_PORT must be a port number, got {port!r}")
-        settings.update(
-            webhook_url=webhook_url,
-            secret=secret,
-            listen=os.environ.get("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0"),
-            port=int(port),
-            path=os.environ.get("TELEGRAM_WEBHOOK_PATH", "telegram").strip("/"),
-        )
-    return settings
+    if not webhook_url or not require_webhook:
+        return TelegramSettings(token, api_url)
+    secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET", "")
+    if not SECRET_PATTERN.match(secret):
+        raise AdvisorError("webhook mode needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ -")
+    port = os.environ.get("TELEGRAM_WEBHOOK_PORT", "8443")
+    if not port.isdecimal() or not 0 < int(port) < 65536:
+        raise AdvisorError(f"TELEGRAM_WEBHOOK_PORT must be a port number, got {port!r}")
+    return TelegramSettings(token, api_url, Webhook(
+        url=webhook_url, secret=secret, listen=os.environ.get("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0"),
+        port=int(port), path=os.environ.get("TELEGRAM_WEBHOOK_PATH", "telegram").strip("/")))
 
 
 def parse_duration(name: str, value: str) -> float | None:
@@ -174,9 +188,10 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     from advisor.service import build_service
 
     settings = telegram_settings()
+    webhook = settings.webhook
     options = telegram_options()
-    token, api_url = str(settings["token"]), str(settings["api_url"])
-    hide_token_in_logs(token, *([str(settings["secret"])] if settings["webhook_url"] else []))
+    token, api_url = settings.token, settings.api_url
+    hide_token_in_logs(token, *([webhook.secret] if webhook else []))
     from advisor.advice import load_advisor
     from advisor.dialog import load_dialog
     from advisor.render import TEMPLATES_DIR
@@ -187,10 +202,9 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     service = build_service(db_path(args), dialog_file)
     app = build_application(service, token, api_url, options)
     try:
-        if settings["webhook_url"]:
-            asyncio.run(serve_webhook(
-                app, listen=str(settings["listen"]), port=int(settings["port"]),  # type: ignore[call-overload]
-                path=str(settings["path"]), url=str(settings["webhook_url"]), secret=str(settings["secret"])))
+        if webhook is not None:
+            asyncio.run(serve_webhook(app, listen=webhook.listen, port=webhook.port, path=webhook.path,
+                                      url=webhook.url, secret=webhook.secret))
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
             refused = getattr(app.bot, "refused", None)
@@ -203,9 +217,9 @@ def cmd_telegram(args: argparse.Namespace) -> int:
         raise AdvisorError(f"the Bot API at {api_url} refused a setting: {str(error).replace(token, '<token>')}"
                            ) from None
     except OSError as error:
-        if not settings["webhook_url"]:  # polling listens on nothing: the network failed
+        if webhook is None:  # polling listens on nothing: the network failed
             raise AdvisorError(f"cannot reach the Telegram Bot API at {api_url}: {error.strerror or error}") from None
-        raise AdvisorError(f"cannot listen on {settings.get('listen')}:{settings.get('port')} for the webhook "
+        raise AdvisorError(f"cannot listen on {webhook.listen}:{webhook.port} for the webhook "
                            f"(TELEGRAM_WEBHOOK_LISTEN, TELEGRAM_WEBHOOK_PORT): {error.strerror or error}") from None
     except NetworkError as error:
         text = str(error).replace(token, "<token>")
@@ -507,7 +521,7 @@ def bot_username() -> str:
     from telegram.error import InvalidToken, NetworkError
 
     settings = telegram_settings(require_webhook=False)
-    token, api_url = str(settings["token"]), str(settings["api_url"])
+    token, api_url = settings.token, settings.api_url
 
     async def ask() -> str:
         async with Bot(token, base_url=f"{api_url}/bot") as bot:

@@ -2,37 +2,32 @@
 
 Everything is checked before anything is used, and every problem is reported as
 ``file: key.path: message``; a broken dialog raises ``DialogError`` and never half-loads.
+The files are read by ``read_yaml`` (``advisor/yamlfile.py``, with ``DialogError``), and the
+questions checked as a graph in ``advisor/dialog_checks.py`` (with ``FINISH``); all three can be
+imported from here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from advisor import AdvisorError
 from advisor.conditions import Condition, parse_condition
-
-FINISH = "recommendation"
-"""The target that ends the questionnaire and gives the recommendation."""
+from advisor.dialog_checks import FINISH as FINISH
+from advisor.dialog_checks import _check_graph, _check_references
+from advisor.dialog_checks import _find_cycle as _find_cycle
+from advisor.dialog_checks import _known_targets as _known_targets
+from advisor.yamlfile import DialogError as DialogError
+from advisor.yamlfile import _UniqueKeyLoader as _UniqueKeyLoader
+from advisor.yamlfile import read_yaml
 
 QUESTION_TYPES = ("single", "multi", "number", "text", "contact")
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 TEMPLATE_FORMATS = ("txt", "html")
 """Every channel's format of the finish template that must exist (console: txt, Telegram: html)."""
-
-
-class DialogError(AdvisorError):
-    """A dialog or advice file that cannot be used; ``errors`` lists every problem found."""
-
-    def __init__(self, errors: list[str]):
-        self.errors = errors
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(errors[0] + more)
 
 
 @dataclass(frozen=True)
@@ -112,43 +107,6 @@ class Dialog:
         """The ids of the questions of a type, in order: a question's role comes from its type (the
         contact question is the one of type ``contact``), never from its id."""
         return [qid for qid, question in self.questions.items() if question.type == qtype]
-
-
-class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """A SafeLoader that refuses a key given twice in one mapping (YAML would keep the last).
-
-    libyaml's parser where PyYAML has it: the dialog and its rules load in 9 ms instead of 79
-    (measured), and every bot process and every `bot.py` command reads them at start."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, Hashable):
-                raise yaml.constructor.ConstructorError(None, None, "found an unhashable key", key_node.start_mark)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key}'", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-def read_yaml(path: Path) -> Any:
-    """Read a YAML file, turning every way it can fail into a one-line DialogError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise DialogError([f"{path}: cannot read: {error.strerror or error}"]) from None
-    except UnicodeDecodeError:
-        raise DialogError([f"{path}: not UTF-8 text"]) from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise DialogError([f"{path}:{where}: {problem}"]) from None
 
 
 def load_dialog(path: Path, templates_dir: Path) -> Dialog:
@@ -459,82 +417,3 @@ def _build_branches(where: str, raw: Any, errors: list[str]) -> list[Branch]:
             when = parse_condition(item["when"], f"{at}.when", errors)
         branches.append(Branch(to=item["to"], when=when, index=i))
     return branches
-
-
-def _check_references(f: str, questions: Mapping[str, Question], errors: list[str]) -> None:
-    ids = set(questions)
-    for q in questions.values():
-        where = f"{f}: questions.{q.id}"
-        for o in q.options:
-            if o.next and o.next != FINISH and o.next not in ids:
-                errors.append(f"{where}.options.{o.value}.next: unknown question '{o.next}'")
-        for b in q.branches:
-            if b.to != FINISH and b.to not in ids:
-                errors.append(f"{where}.next[{b.index}].to: unknown question '{b.to}'")
-            if b.when is not None:
-                for name in sorted(b.when.questions() - ids):
-                    errors.append(f"{where}.next[{b.index}].when: unknown question '{name}'")
-        for i, check in enumerate(q.checks):
-            for name in sorted(check.when.questions() - ids):
-                errors.append(f"{where}.checks[{i}].when: unknown question '{name}'")
-        if q.prefill_from is not None:
-            source = questions.get(q.prefill_from)
-            if source is None or source.type != "text":
-                errors.append(f"{where}.prefill_from: '{q.prefill_from}' is not a text question")
-            if q.type != "multi":
-                errors.append(f"{where}.prefill_from: only a multi question can be pre-selected")
-
-
-def _known_targets(question: Question, questions: Mapping[str, Question]) -> list[str]:
-    """Targets that exist (unknown ones are reported once, by _check_references)."""
-    return [t for t in question.targets() if t == FINISH or t in questions]
-
-
-def _check_graph(f: str, start: str, questions: Mapping[str, Question], errors: list[str]) -> None:
-    reachable: set[str] = set()
-    stack = [start]
-    while stack:
-        qid = stack.pop()
-        if qid == FINISH or qid in reachable:
-            continue
-        reachable.add(qid)
-        stack.extend(_known_targets(questions[qid], questions))
-    for qid in questions:
-        if qid not in reachable:
-            errors.append(f"{f}: questions.{qid}: unreachable from start '{start}'")
-    finishing = {FINISH}
-    changed = True
-    while changed:
-        changed = False
-        for q in questions.values():
-            unknown = [t for t in q.targets() if t != FINISH and t not in questions]
-            if q.id not in finishing and (unknown or any(t in finishing for t in q.targets())):
-                finishing.add(q.id)
-                changed = True
-    for qid in sorted(reachable - finishing):
-        errors.append(f"{f}: questions.{qid}: no path from here reaches the {FINISH}")
-    cycle = _find_cycle(start, questions)
-    if cycle:
-        errors.append(f"{f}: questions.{cycle[0]}.next: loops back ({' -> '.join(cycle)})")
-
-
-def _find_cycle(start: str, questions: Mapping[str, Question]) -> list[str]:
-    """A loop of questions reachable from start (a path could go round it forever), or []."""
-    done: set[str] = set()
-    path: list[str] = []
-
-    def visit(qid: str) -> list[str]:
-        if qid == FINISH or qid in done:
-            return []
-        if qid in path:
-            return [*path[path.index(qid):], qid]
-        path.append(qid)
-        for target in _known_targets(questions[qid], questions):
-            found = visit(target)
-            if found:
-                return found
-        path.pop()
-        done.add(qid)
-        return []
-
-    return visit(start)

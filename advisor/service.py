@@ -57,10 +57,10 @@ class AdvisorService(People):
         said = text
         if step.hint is not None and step.hint.code == "too_long":  # refused: keep no more than the cap
             limit, typed = int(step.hint.params["limit"]), text.strip()
-            said = f"{typed[:limit]}… [{len(typed)} characters, over the {limit} this answer takes: refused]"
+            said = self._said("refused", typed=typed[:limit], length=len(typed), limit=limit)
         if step.accepted is not None:  # "3" is kept as typed, with what it meant
             meant = self.describe(conversation.state.current, step.accepted)
-            said = text if text.strip() == meant else f"{text.strip() or '(Enter)'} -> {meant}"
+            said = text if text.strip() == meant else self._said("typed_as", typed=text.strip(), meant=meant)
         return self._commit(conversation, step, Turn("person", said, conversation.state.current))
 
     def recommendation_of(self, conversation: Conversation) -> dict[str, Any] | None:
@@ -103,27 +103,31 @@ class AdvisorService(People):
     def toggle(self, conversation: Conversation, value: str) -> Outcome:
         step = self.engine.toggle(conversation.state, value)
         label = self.renderer.label(conversation.state.current, value)
-        return self._commit(conversation, step, Turn("person", f"(toggled) {label}", conversation.state.current),
-                            log=False)
+        said = self._said("toggled", label=label)
+        return self._commit(conversation, step, Turn("person", said, conversation.state.current), log=False)
 
     def confirm(self, conversation: Conversation) -> Outcome:
         """The answer that was read back is right: keep it and go on."""
         pending = conversation.state.pending
         step = self.engine.confirm(conversation.state)
-        said = "(confirmed) " + (self.describe(conversation.state.current, pending["value"]) if pending else "")
-        return self._commit(conversation, step, Turn("person", said.strip(), conversation.state.current))
+        what = self.describe(conversation.state.current, pending["value"]) if pending else ""
+        said = self._said("confirmed", what=what)
+        return self._commit(conversation, step, Turn("person", said, conversation.state.current))
 
     def back(self, conversation: Conversation) -> Outcome:
         step = self.engine.back(conversation.state)
-        return self._commit(conversation, step, Turn("person", "/back", conversation.state.current))
+        said = self._said("command", command="back")
+        return self._commit(conversation, step, Turn("person", said, conversation.state.current))
 
     def skip(self, conversation: Conversation) -> Outcome:
         step = self.engine.skip(conversation.state)
-        return self._commit(conversation, step, Turn("person", "/skip", conversation.state.current))
+        said = self._said("command", command="skip")
+        return self._commit(conversation, step, Turn("person", said, conversation.state.current))
 
     def restart(self, conversation: Conversation) -> Outcome:
         """Abandon this conversation and begin a new one for the same person and ref."""
-        self.store.abandon(conversation.id, [Turn("person", "/restart", conversation.state.current)])
+        said = self._said("command", command="restart")
+        self.store.abandon(conversation.id, [Turn("person", said, conversation.state.current)])
         return self._begin(conversation.channel, conversation.user_id, conversation.ref)
 
     def _begin(self, channel: str, user_id: str, ref: str | None) -> Outcome:
@@ -153,14 +157,15 @@ class AdvisorService(People):
         if step.kind == "finish":
             rec: Mapping[str, Any] = step.recommendation
             tasks = ", ".join(f"{f['name']} ({f['approach']['id']})" for f in rec["functions"])
-            text = (f"[recommendation] {rec['verdict']}; readiness {rec['readiness_score']}/100, {rec['profile']}"
-                    + (f"; {tasks}" if tasks else ""))
+            text = self._said("recommendation", rec=rec, tasks=tasks)
             return Turn("advisor", text, None)
         assert step.question is not None
-        text = step.question.text
-        if step.hint is not None:
-            text = f"[hint: {step.hint.code}] {text}"
+        text = self._said("asked", text=step.question.text, hint=step.hint.code if step.hint else None)
         return Turn("advisor", text, step.question.id)
+
+    def _said(self, kind: str, **context: Any) -> str:
+        """A turn as the transcript records it (templates/transcript.txt)."""
+        return self.renderer.macro("transcript.txt", kind, **context)
 
 
 def build_service(db_path: str | Path, dialog_path: Path = DEFAULT_DIALOG,

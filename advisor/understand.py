@@ -21,7 +21,6 @@ Written here, because no library does it for phrases this short, and kept small:
   0.81 understood, with it 0.85. On the free-text tasks it cost precision for recall (0.89/0.86
   -> 0.87/0.90 on one set, 0.96 -> 0.83 precision when used beside the phrases), so it is not
   used there;
-- quantities: ranges, parts that add up, number words with typos, "two hundred", "1,500" (``quantity``);
 - a negation reaches over one word that is not a filler ("we never do email campaigns"), unless
   that word says a lack ("no time for invoicing" is a pain). Measured on the development sets:
   precision 0.934 -> 0.938, the tuning set unchanged; over two words, the tuning set lost recall.
@@ -29,134 +28,29 @@ Phrases are looked up through an index of their first words, and only phrases wh
 in the text are tried: with ~8,400 phrases at the tasks question (word groups written out), one
 sentence takes 2.5 ms; without the index it took 42 ms, with fewer phrases than now.
 The person always confirms what was understood, so a rare false match costs one tap, never a
-wrong answer. The words of a language (stemmer, negations, number words) live in ``Language``.
+wrong answer. The words of a language (stemmer, negations, number words) live in ``Language``
+(``advisor/language.py``); text is turned into tokens, stems and typos in ``advisor/words.py``;
+numbers with their units ("2-3 years", "3 partners and 9 staff") are read by ``quantity``
+(``advisor/quantities.py``). ``Language``, ``ENGLISH``, ``Quantity``, ``quantity``, ``tokens``,
+``stems``, ``stem`` and ``typo`` can be imported from here as well.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-import snowballstemmer
-from rapidfuzz.distance import OSA
-
 from advisor.dialog import Option
+from advisor.language import ENGLISH as ENGLISH
+from advisor.language import Language as Language
+from advisor.quantities import Quantity as Quantity
+from advisor.quantities import quantity as quantity
+from advisor.words import _stemmer, stem, tokens, typo
+from advisor.words import stems as stems
 
-
-@dataclass(frozen=True)
-class Language:
-    """Everything language-specific the understanding layer uses, in one place."""
-
-    stemmer: str
-    negations: frozenset[str]  # a negation before a phrase cancels it ("not", "don't")
-    negation_exceptions: frozenset[str]  # "not only", "no one": not a negation
-    fillers: frozenset[str]  # words that may stand between a negation and its phrase
-    lacking: frozenset[str]  # after a negation, a lack ("no time for", "nobody to"): the phrase is a pain
-    settled: tuple[tuple[str, ...], ...]  # after a phrase: it is not a problem ("is fine"), written as words
-    breaks: frozenset[str]  # words that end a clause ("but")
-    numbers: tuple[tuple[str, float], ...] = ()  # number words
-    units: tuple[tuple[str, str, float], ...] = ()  # (measure, unit word stem, how many of the measure's unit)
-    acronyms: tuple[tuple[str, str], ...] = ()  # written in capitals, a word of their own ("IT")
-    ignored: frozenset[str] = frozenset()  # words too common to point to an option on their own
-    range_words: frozenset[str] = frozenset()  # between two numbers of a range ("2 to 3")
-    adding: frozenset[str] = frozenset()  # between parts that add up ("3 partners and 9 staff")
-    self_words: frozenset[str] = frozenset()  # the person counting themselves ("me + 2")
-    counted: frozenset[str] = frozenset({"people"})  # measures whose parts add up
-    multipliers: frozenset[str] = frozenset()  # "two hundred", "couple thousand"
-    one: frozenset[str] = frozenset()  # "a" year: one of the unit
-
-
-ENGLISH = Language(
-    stemmer="english",
-    negations=frozenset({"not", "no", "dont", "never", "without", "nor", "isnt", "arent", "doesnt", "didnt",
-                         "wont", "neither", "stopped", "outsourced", "forget", "havent", "hasnt", "rather"}),
-    negation_exceptions=frozenset({"only", "just", "one", "longer", "end"}),
-    fillers=frozenset({"the", "a", "an", "any", "our", "my", "we", "us", "do", "doing", "need", "needs", "to",
-                       "have", "has", "with", "of", "much", "more", "really", "help", "worry", "about", "care",
-                       "for", "from", "even", "bother", "outsource", "outsourcing", "want", "mind", "that",
-                       "problem", "issue", "its", "it", "had", "all", "at", "than", "short"}),
-    lacking=frozenset({"time", "anyone", "anybody", "one", "enough", "hours", "capacity", "bandwidth", "idea",
-                       "clue", "resources", "budget", "someone", "person", "staff", "people", "way",
-                       "chance", "energy", "system", "process", "able", "keep", "cope", "manage", "get"}),
-    settled=(("is", "fine"), ("are", "fine"), ("fine",), ("is", "ok"), ("are", "ok"), ("ok",), ("okay",),
-             ("is", "not", "a", "problem"), ("isnt", "a", "problem"), ("not", "a", "problem"),
-             ("no", "problem"), ("isnt", "the", "problem"), ("is", "not", "the", "problem"), ("under", "control"),
-             ("is", "handled"), ("are", "handled"), ("is", "sorted"),
-             ("not", "an", "issue"), ("isnt", "an", "issue"), ("we", "handle"), ("is", "covered"), ("are", "covered"),
-             ("outsourced",), ("is", "outsourced"), ("are", "outsourced"), ("automated",), ("is", "automated"),
-             ("are", "automated"), ("sorted",), ("is", "done"), ("are", "done"), ("used", "to"),
-             ("runs", "itself"), ("is", "set", "up"), ("no",), ("is", "no", "problem"), ("takes", "no", "time"),
-             ("is", "easy"), ("is", "manageable"), ("are", "manageable"), ("we", "can", "handle"), ("doesnt", "take"),
-             ("run", "by", "themselves"), ("run", "themselves"), ("is", "solved"), ("are", "solved"),
-             ("is", "grand"), ("are", "grand"), ("not", "our", "problem"), ("quiet",), ("is", "quiet"),
-             ("we", "have", "plenty"), ("plenty",)),
-    breaks=frozenset({",", ";", ".", "!", "?", "but", "however", "though", "although", "while", "whereas",
-                      "yet", "instead"}),
-    numbers=(("zero", 0), ("one", 1), ("two", 2), ("three", 3), ("four", 4), ("five", 5), ("six", 6),
-             ("seven", 7), ("eight", 8), ("nine", 9), ("ten", 10), ("eleven", 11), ("twelve", 12),
-             ("fifteen", 15), ("twenty", 20), ("thirty", 30), ("forty", 40), ("fifty", 50), ("sixty", 60),
-             ("thirteen", 13), ("fourteen", 14), ("sixteen", 16), ("seventeen", 17), ("eighteen", 18),
-             ("nineteen", 19), ("seventy", 70), ("eighty", 80), ("ninety", 90),
-             ("hundred", 100), ("thousand", 1000), ("dozen", 12), ("couple", 2), ("few", 3), ("half", 0.5)),
-    units=(("people", "peopl", 1), ("people", "person", 1), ("people", "employe", 1), ("people", "staff", 1),
-           ("people", "us", 1), ("people", "head", 1), ("people", "fte", 1), ("people", "member", 1),
-           ("people", "worker", 1), ("people", "founder", 1),
-           ("people", "ppl", 1), ("people", "payrol", 1), ("people", "driver", 1), ("people", "tech", 1),
-           ("people", "partner", 1), ("people", "colleagu", 1), ("people", "teammat", 1), ("people", "folk", 1),
-           ("people", "guy", 1), ("people", "full", 1), ("people", "fulltim", 1), ("people", "part", 1),
-           ("people", "hand", 1), ("people", "engin", 1), ("people", "dev", 1), ("people", "nurs", 1),
-           ("months", "month", 1), ("months", "mo", 1), ("months", "mos", 1), ("months", "mth", 1),
-           ("months", "year", 12), ("months", "yr", 12), ("months", "yrs", 12), ("months", "quarter", 3),
-           ("months", "week", 0.25), ("months", "wk", 0.25), ("months", "wks", 0.25), ("months", "day", 1 / 30),
-           ("months", "fortnight", 0.5), ("months", "mths", 1), ("months", "yr", 12)),
-    acronyms=(("IT", "infotech"),),
-    ignored=frozenset({
-        "a", "an", "the", "of", "to", "and", "or", "our", "we", "us", "for", "in", "on", "at", "it", "is",
-        "are", "be", "with", "my", "your", "their", "them", "they", "me", "i", "im", "its", "this", "that",
-        "these", "those", "what", "who", "how", "do", "does", "did", "done", "have", "has", "had", "will",
-        "would", "can", "could", "just", "so", "very", "really", "all", "some", "any", "more", "most",
-        "much", "one", "by", "as", "from", "but", "if", "then", "than", "get", "got", "make", "was", "were",
-        "been", "being", "about", "into", "out", "up", "own", "yes", "no", "not", "work", "team", "company",
-        "business", "thing", "things", "time", "way", "there", "here", "ve", "re", "ll", "s", "t", "d", "m",
-        "also", "too", "already", "still", "well", "now", "new", "people", "someone", "something",
-        "everything", "else", "need", "want", "like", "think", "know", "better", "many", "lot", "lots", "stuff",
-        # time and frequency, said of anything ("it keeps piling up every week" is no stage)
-        "keep", "keeps", "kept", "every", "always", "forever", "day", "days", "week", "weeks", "hour", "hours",
-        "take", "takes", "around", "ever", "again"
-    }),
-    range_words=frozenset({"to", "or", "and"}),
-    adding=frozenset({"and", "plus", "with"}),
-    self_words=frozenset({"me", "myself", "i"}),
-    multipliers=frozenset({"hundred", "thousand"}),
-    one=frozenset({"a", "an", "one"}),
-)
-
-_TOKEN = re.compile(r"\.\.\.|[a-z0-9]+|[,;.!?]")
 _DOTS = "..."
-
-
-@lru_cache(maxsize=8)
-def _stemmer(name: str) -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer(name)
-
-
-def tokens(text: str, language: Language = ENGLISH) -> list[str]:
-    """Lower-case words and clause punctuation; apostrophes and hyphens joined ("don't" -> "dont")."""
-    for acronym, word in language.acronyms:  # "IT" is not "it"
-        text = re.sub(rf"\b{acronym}\b", word, text)
-    return _TOKEN.findall(text.lower().replace("'", "").replace("’", "").replace("-", " "))
-
-
-def stems(text: str, language: Language = ENGLISH) -> tuple[str, ...]:
-    words = tokens(text, language)
-    return tuple(_stemmer(language.stemmer).stemWords(words))
-
-
-def stem(word: str, language: Language = ENGLISH) -> str:
-    return str(_stemmer(language.stemmer).stemWord(word.lower()))
 
 
 class _Word(NamedTuple):  # a tuple: hashed and compared in C, thousands of times per answer
@@ -177,26 +71,6 @@ def _phrase(phrase: str) -> tuple[_Word, ...]:
 def _words(text: str, language: Language = ENGLISH) -> tuple[_Word, ...]:
     raw = tokens(text, language)
     return tuple(_Word(r, s) for r, s in zip(raw, _stemmer(language.stemmer).stemWords(raw), strict=True))
-
-
-def typo(typed: str, known: str) -> bool:
-    """One slip (a letter added, dropped, changed or swapped) in a word of 5+ letters, two in 9+;
-    in a 4-letter word only a doubled or dropped letter. First letters are rarely mistyped.
-    Measured on dialogs/understanding.yaml: allowing any changed letter in 5-7-letter words took
-    precision from 0.88 down (takes/taxes, fixing/filing) for no gain in recall."""
-    if typed == known:
-        return True
-    shortest = min(len(typed), len(known))
-    if shortest < 4 or typed[0] != known[0]:
-        return False
-    if shortest == 4:
-        return abs(len(typed) - len(known)) == 1 and typed[:3] == known[:3] and OSA.distance(typed, known) == 1
-    distance = OSA.distance(typed, known, score_cutoff=2)
-    if distance > (2 if shortest >= 9 else 1) or (distance == 2 and len(typed) == len(known)):
-        return False  # two changed letters make another word ("accountant" / "accounting")
-    # Below 8 letters a changed letter makes another word too often ("takes" / "taxes", "fixing" /
-    # "filing"): there, only letters added, dropped or swapped count as slips.
-    return shortest >= 8 or len(typed) != len(known) or sorted(typed) == sorted(known)
 
 
 def same_word(typed: _Word, known: _Word) -> bool:
@@ -441,119 +315,6 @@ def _negated(words: Sequence[str], match: _Match, language: Language) -> bool:
             break
         rest.append(word)
     return any(tuple(rest[:len(s)]) == s or tuple(rest[1:1 + len(s)]) == s for s in known.settled)
-
-
-_NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)(?:ish|s|k|plus)?")
-
-
-def _number(word: str, numbers: dict[str, float]) -> float | None:
-    """A number written in digits ("40", "40ish") or as a word ("twelve", "eigteen": one slip)."""
-    found = _NUMBER.fullmatch(word)
-    if found is not None:
-        value = float(found.group(1).replace(",", "."))
-        return value * 1000 if word.endswith("k") else value
-    if word in numbers:
-        return numbers[word]
-    slipped = [n for known, n in numbers.items() if len(known) >= 5 and typo(word, known)]
-    return slipped[0] if len(slipped) == 1 else None
-
-
-_THOUSANDS = re.compile(r"(\d),(\d{3})\b")
-_GLUED = re.compile(r"(\d)([a-z]+)", re.IGNORECASE)
-_SUFFIXES = frozenset({"ish", "s", "k", "plus", "x", "st", "nd", "rd", "th"})
-
-
-def _numbers(words: Sequence[str], numbers: dict[str, float], language: Language) -> list[tuple[int, float]]:
-    """The numbers among ``words`` as (position of the number's last word, value), number words put
-    together as people write them: "two hundred", "hundred and fifty", "couple thousand", "twenty five"."""
-    found: list[tuple[int, float]] = []
-    for i, word in enumerate(words):
-        value = _number(word, numbers)
-        if value is None:
-            continue
-        last = found[-1] if found else None
-        if last is not None and word in language.multipliers and last[0] == i - 1:
-            found[-1] = (i, last[1] * value)  # "two hundred"
-        elif last is not None and last[1] >= 100 and last[1] % 100 == 0 and value < 100 and (
-                last[0] == i - 1 or (last[0] == i - 2 and words[i - 1] == "and")):
-            found[-1] = (i, last[1] + value)  # "hundred and fifty"
-        elif last is not None and last[0] == i - 1 and last[1] in (20, 30, 40, 50, 60, 70, 80, 90) and value < 10 \
-                and not _NUMBER.fullmatch(words[i - 1]):
-            found[-1] = (i, last[1] + value)  # "twenty five"
-        else:
-            found.append((i, value))
-    return found
-
-
-class Quantity(NamedTuple):
-    value: float  # in the measure's unit; a range's middle
-    said: bool  # a unit word said what the number counts
-    low: float  # a range's ends ("between 10 and 15 people"); both the value otherwise
-    high: float
-
-
-def quantity(text: str, measure: str, language: Language = ENGLISH) -> Quantity | None:
-    """A number in ``text`` in the unit of ``measure``; None if there is no number.
-
-    Read as people write it: digits or words ("5", "five", "a dozen", "eigteen"), "40ish", a range
-    ("2-3 years", "between 10 and 15 people": its middle, and its ends so that a range across two
-    options can be asked about), "and a half", parts added up ("3 partners and 9 staff", "me + 2
-    techs"), a unit after the number ("two years" -> 24 months, "6 wks", "3 yeras"). The number
-    followed by a unit wins over another ("two restaurants, around 45 staff").
-    """
-    text = _THOUSANDS.sub(r"\1\2", text.replace("+", " plus "))  # "1,500 employees"
-    text = _GLUED.sub(lambda m: m[0] if m[2] in _SUFFIXES else f"{m[1]} {m[2]}", text)  # "18mths"
-    words = tokens(text, language)
-    stemmed = [stem(w, language) for w in words]
-    numbers = dict(language.numbers)
-    units = [(unit, size) for unit_measure, unit, size in language.units if unit_measure == measure]
-    found = _numbers(words, numbers, language)
-    if not found and measure not in language.counted:  # "a fortnight", "a year": one of the unit
-        found = [(i, 1.0) for i, word in enumerate(words[:-1]) if word in language.one
-                 and any(stemmed[i + 1] == unit for unit, _ in units)][:1]
-    if not found:
-        return None
-
-    def unit_after(at: int) -> float | None:
-        for raw, word in zip(words[at + 1:at + 4], stemmed[at + 1:at + 4], strict=False):
-            for unit, size in units:
-                if word == unit or (len(raw) >= 5 and (typo(word, unit) or typo(raw, unit + "s"))):
-                    return size
-        return None
-
-    def half(at: int) -> bool:
-        return words[at + 1:at + 4] == ["and", "a", "half"] or words[at + 1:at + 3] == ["and", "half"]
-
-    def unit_of(at: int) -> float | None:
-        return unit_after(at + 3) if words[at + 1:at + 4] == ["and", "a", "half"] else unit_after(at)
-
-    first = next((k for k, (at, _) in enumerate(found) if unit_of(at) is not None
-                  or (k + 1 < len(found) and found[k + 1][0] - at <= 2 and unit_of(found[k + 1][0]) is not None)), 0)
-    (at, value), rest = found[first], found[first + 1:]
-    said = unit_of(at)
-    if said is not None and rest and rest[0][0] == at + 3 and words[at + 2] in language.range_words and (
-            measure not in language.counted):
-        other = unit_of(rest[0][0])  # "between 6 months and 2 years": a range whose ends have units
-        if other is not None:
-            low, high = sorted((value * said, rest[0][1] * other))
-            return Quantity((low + high) / 2, True, low, high)
-    low = high = value
-    if rest and (rest[0][0] - at == 1 or (rest[0][0] - at == 2 and words[at + 1] in language.range_words)):
-        low, high = value, rest[0][1]  # "2-3 years", "two to three years", "10 and 15 people"
-        at, value = rest[0][0], (value + rest[0][1]) / 2
-        rest = rest[1:]
-    if half(at):
-        value += 0.5
-        low, high = low + 0.5, high + 0.5
-    said = unit_of(at)
-    if measure in language.counted:
-        for i, more in rest:  # "3 partners and 9 staff": the parts add up
-            if words[i - 1] in language.adding or (i >= 2 and words[i - 2] in language.adding):
-                value, low, high = value + more, low + more, high + more
-        if at > 0 and words[at - 1] in language.adding and any(w in language.self_words for w in words[:at - 1]):
-            value, low, high = value + 1, low + 1, high + 1  # "me + 2 techs"
-    size = said if said is not None else 1.0
-    return Quantity(value * size, said is not None, min(low, high) * size, max(low, high) * size)
 
 
 def match_options(text: str, options: Sequence[Option]) -> list[str]:

@@ -61,7 +61,7 @@ def test_every_template_file_is_used_by_a_test(renderer):
                      "recommendation.txt", "recommendation.html", "summary.txt", "telegram.html",
                      "report.html", "report.txt", "drivers_chart.html", "review/base.html", "review/login.html",
                      "review/list.html", "review/conversation.html", "review/funnel.html",
-                     "review/words.txt",
+                     "review/words.txt", "transcript.txt",
                      # the web chat's, rendered and served in tests/test_web.py
                      "web.html", "web/page.html", "web/web.js", "web/web.css"}
 
