@@ -1,384 +1,47 @@
-"""Answers -> recommendation, by the rules in ``dialogs/advice.yaml`` (numbers and ids, no wording).
+"""Answers -> recommendation: applies the rules of ``dialogs/advice.yaml`` (numbers and ids, no wording).
 
 The method is a consultant's make-or-buy: each task gets a sourcing approach from its own rules
 (strategic partner, managed service, specialist vendor, automate first, keep in-house, not yet);
-the verdict follows from the tasks worth handing over and the steps still missing; the cash counts
-only money that really changes hands, as ranges; tensions between answers and the safeguards an
-industry needs are named. ``recommend`` returns plain data; ``advisor.render`` words it from templates.
+the verdict follows from the tasks worth handing over and the steps still missing; tensions between
+answers and the safeguards an industry needs are named. ``Advisor.recommend`` returns plain data;
+``advisor.render`` words it from templates. Loading and validating the rules is in
+``advisor.advice_rules``, the cash and capacity estimate (money that really changes hands, as ranges)
+in ``advisor.advice_cash``; every name of both that callers use is importable from here as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from advisor.conditions import Condition, parse_condition
-from advisor.dialog import Dialog, DialogError, read_yaml
+from advisor.advice_cash import _mean_range as _mean_range
+from advisor.advice_cash import _span as _span
+from advisor.advice_cash import estimate_capacity
+from advisor.advice_cash import round_hours as round_hours
+from advisor.advice_cash import round_money as round_money
+from advisor.advice_rules import APPROACHES as APPROACHES
+from advisor.advice_rules import CASH_STOPS as CASH_STOPS
+from advisor.advice_rules import DERIVED as DERIVED
+from advisor.advice_rules import HAND_OVER as HAND_OVER
+from advisor.advice_rules import MODEL_OF as MODEL_OF
+from advisor.advice_rules import VERDICTS as VERDICTS
+from advisor.advice_rules import Answers as Answers
+from advisor.advice_rules import ApproachRule as ApproachRule
+from advisor.advice_rules import Capacity as Capacity
+from advisor.advice_rules import OwnerCash as OwnerCash
+from advisor.advice_rules import Range as Range
+from advisor.advice_rules import Rule as Rule
+from advisor.advice_rules import Rules as Rules
+from advisor.advice_rules import Suggestion as Suggestion
+from advisor.advice_rules import Task as Task
+from advisor.advice_rules import Threshold as Threshold
+from advisor.advice_rules import _Reader as _Reader
+from advisor.advice_rules import load_rules as load_rules
+from advisor.dialog import Dialog
 from advisor.understand import match_options
-
-Answers = Mapping[str, Any]
-Range = tuple[float, float]
-
-APPROACHES = ("strategic_partner", "managed_service", "specialist_vendor", "automate_first",
-              "keep_in_house", "not_yet")
-"""Every sourcing approach a task can get; the first three hand the task over."""
-HAND_OVER = APPROACHES[:3]
-VERDICTS = ("hand_over", "prepare_first", "not_now")
-MODEL_OF = {"strategic_partner": "strategic_partnership", "managed_service": "managed_service",
-            "specialist_vendor": "one_off_project"}
-"""The engagement model when every task handed over has this approach; several make a ``mixed`` one."""
-DERIVED = frozenset({"net_cash", "approaches", "verdict"})
-"""What tension conditions may test besides the answers: facts the advice works out."""
-CASH_STOPS = ("none", "staff", "vendors")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """``points`` (or a score) given for reason ``id`` when ``when`` holds (always, without one)."""
-
-    id: str
-    points: float
-    when: Condition | None = None
-
-    def holds(self, answers: Answers) -> bool:
-        return self.when is None or self.when.test(answers)
-
-
-@dataclass(frozen=True)
-class Threshold:
-    id: str
-    minimum: float
-
-
-@dataclass(frozen=True)
-class ApproachRule:
-    """Source a task by ``approach`` for reason ``because`` when ``when`` holds."""
-
-    approach: str
-    because: str
-    when: Condition | None = None
-
-    def holds(self, answers: Answers) -> bool:
-        return self.when is None or self.when.test(answers)
-
-
-@dataclass(frozen=True)
-class Task:
-    id: str
-    base: float
-    partner_rate: Range
-    staff_rate: Range
-    boosts: tuple[Rule, ...]
-    approach: tuple[ApproachRule, ...]
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    id: str
-    task: str
-    approach: str
-    score: float
-    when: Condition | None
-
-
-@dataclass(frozen=True)
-class OwnerCash:
-    """For who does the tasks today: the share of their hours that comes back, and which cash stops."""
-
-    hours_back: Range
-    cash_stops: str
-
-
-@dataclass(frozen=True)
-class Capacity:
-    currency: str
-    weeks_per_month: float
-    hours_by_size: Mapping[str, Range]
-    owners: Mapping[str, OwnerCash]
-    partner_hours: Range
-    transition_months: Range
-    growth_by_stage: Mapping[str, Range]
-    same_cash_band: float
-
-
-@dataclass(frozen=True)
-class Rules:
-    version: int
-    base: float
-    drivers: tuple[Rule, ...]
-    profiles: tuple[Threshold, ...]
-    prepare_steps: tuple[Rule, ...]
-    tasks_question: str
-    hours_question: str
-    owners_question: str
-    core_question: str
-    size_question: str
-    said_question: str
-    said_points: float
-    common_boosts: tuple[Rule, ...]
-    approach_first: tuple[ApproachRule, ...]
-    tasks: Mapping[str, Task]
-    core_owns: Mapping[str, tuple[str, ...]]
-    suggestions: tuple[Suggestion, ...]
-    tensions: tuple[Rule, ...]
-    safeguards: tuple[Rule, ...]
-    capacity: Capacity
-    concern_question: str
-    known_concerns: tuple[str, ...]
-    default_risks: tuple[str, ...]
-    keep_in_house: tuple[str, ...]
-
-
-class _Reader:
-    """Reads one rules file, collecting every problem as ``file: key: message``."""
-
-    def __init__(self, path: Path, dialog: Dialog):
-        self.f = str(path)
-        self.dialog = dialog
-        self.errors: list[str] = []
-
-    def fail(self, key: str, message: str) -> None:
-        self.errors.append(f"{self.f}: {key}: {message}")
-
-    def section(self, data: Any, key: str) -> Mapping[str, Any]:
-        value = data.get(key) if isinstance(data, Mapping) else None
-        if not isinstance(value, Mapping):
-            self.fail(key, "missing or not a mapping")
-            return {}
-        return value
-
-    def number(self, data: Mapping[str, Any], key: str, where: str, default: float | None = None) -> float:
-        value = data.get(key, default)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            self.fail(f"{where}.{key}", "expected a number")
-            return 0.0
-        return float(value)
-
-    def range(self, data: Mapping[str, Any], key: str, where: str) -> Range:
-        value = data.get(key)
-        if (not isinstance(value, list) or len(value) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value)
-                or value[0] > value[1]):
-            self.fail(f"{where}.{key}", "expected [low, high]: two numbers from 0, the low one first")
-            return (0.0, 0.0)
-        return (float(value[0]), float(value[1]))
-
-    def ranges(self, data: Mapping[str, Any], key: str, where: str) -> dict[str, Range]:
-        raw = data.get(key)
-        if not isinstance(raw, Mapping) or not raw:
-            self.fail(f"{where}.{key}", "expected a mapping of id -> [low, high]")
-            return {}
-        return {str(k): self.range(raw, k, f"{where}.{key}") for k in raw}
-
-    def question(self, data: Mapping[str, Any], key: str, where: str) -> str:
-        value = data.get(key)
-        if value not in self.dialog.questions:
-            self.fail(f"{where}.{key}", f"unknown question '{value}'")
-            return ""
-        return str(value)
-
-    def condition(self, raw: Mapping[str, Any], where: str, derived: bool = False) -> Condition | None:
-        if "when" not in raw:
-            return None
-        parsed = parse_condition(raw["when"], f"{self.f}: {where}.when", self.errors)
-        if parsed is not None:
-            known = set(self.dialog.questions) | (DERIVED if derived else set())
-            for name in sorted(parsed.questions() - known):
-                self.fail(f"{where}.when", f"unknown question '{name}'")
-        return parsed
-
-    def rules(self, raw: Any, where: str, points: bool = True, derived: bool = False) -> tuple[Rule, ...]:
-        if not isinstance(raw, list):
-            self.fail(where, "expected a list of {id, points, when}" if points else "expected a list of {id, when}")
-            return ()
-        found = []
-        for i, item in enumerate(raw):
-            at = f"{where}[{i}]"
-            if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
-                self.fail(at, "expected a mapping with id, points and when" if points else "expected {id, when}")
-                continue
-            value = self.number(item, "points", at) if points else 0.0
-            found.append(Rule(item["id"], value, self.condition(item, at, derived)))
-        return tuple(found)
-
-    def approaches(self, raw: Any, where: str, last_unconditional: bool) -> tuple[ApproachRule, ...]:
-        if not isinstance(raw, list) or (last_unconditional and not raw):
-            self.fail(where, "expected a list of {id: <approach>, because: <reason>, when}")
-            return ()
-        found = []
-        for i, item in enumerate(raw):
-            at = f"{where}[{i}]"
-            if not isinstance(item, Mapping) or not isinstance(item.get("because"), str):
-                self.fail(at, "expected {id: <approach>, because: <reason>, when}")
-                continue
-            if item.get("id") not in APPROACHES:
-                self.fail(f"{at}.id", f"unknown approach '{item.get('id')}' (known: {', '.join(APPROACHES)})")
-                continue
-            found.append(ApproachRule(item["id"], item["because"], self.condition(item, at)))
-        if last_unconditional and found and found[-1].when is not None:
-            self.fail(where, "the last entry needs no 'when', so every answer gives the task an approach")
-        return tuple(found)
-
-    def thresholds(self, raw: Any, where: str) -> tuple[Threshold, ...]:
-        if not isinstance(raw, list) or not raw:
-            self.fail(where, "expected a list of {id, min}")
-            return ()
-        found = []
-        for i, item in enumerate(raw):
-            at = f"{where}[{i}]"
-            if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
-                self.fail(at, "expected a mapping with id and min")
-                continue
-            found.append(Threshold(item["id"], self.number(item, "min", at)))
-        if found and found[-1].minimum > 0:
-            self.fail(where, "the last entry needs min: 0, so every score has one")
-        return tuple(found)
-
-    def options_of(self, question_id: str) -> set[str]:
-        question = self.dialog.questions.get(question_id)
-        return {o.value for o in question.options} if question else set()
-
-    def capacity(self, raw: Mapping[str, Any]) -> Capacity:
-        owners: dict[str, OwnerCash] = {}
-        raw_owners = raw.get("owners")
-        if not isinstance(raw_owners, Mapping) or not raw_owners:
-            self.fail("capacity.owners", "expected a mapping of who does the tasks -> {hours_back, cash_stops}")
-            raw_owners = {}
-        for owner, item in raw_owners.items():
-            at = f"capacity.owners.{owner}"
-            if not isinstance(item, Mapping):
-                self.fail(at, "expected {hours_back: [low, high], cash_stops: none|staff|vendors}")
-                continue
-            if item.get("cash_stops") not in CASH_STOPS:
-                self.fail(f"{at}.cash_stops", f"expected one of {', '.join(CASH_STOPS)}")
-            owners[str(owner)] = OwnerCash(self.range(item, "hours_back", at), str(item.get("cash_stops")))
-        if not isinstance(raw.get("currency"), str):
-            self.fail("capacity.currency", "expected text such as USD")
-        return Capacity(
-            currency=str(raw.get("currency")),
-            weeks_per_month=self.number(raw, "weeks_per_month", "capacity"),
-            hours_by_size=self.ranges(raw, "hours_by_size", "capacity"),
-            owners=owners,
-            partner_hours=self.range(raw, "partner_hours", "capacity"),
-            transition_months=self.range(raw, "transition_months", "capacity"),
-            growth_by_stage=self.ranges(raw, "growth_by_stage", "capacity"),
-            same_cash_band=self.number(raw, "same_cash_band", "capacity"),
-        )
-
-
-def load_rules(path: Path, dialog: Dialog) -> Rules:
-    """Load and validate the advice rules for ``dialog``; raise DialogError listing every problem."""
-    data = read_yaml(path)
-    r = _Reader(path, dialog)
-    if not isinstance(data, Mapping):
-        raise DialogError([f"{path}: expected a mapping with readiness, profiles, functions ..."])
-    readiness = r.section(data, "readiness")
-    functions = r.section(data, "functions")
-    capacity = r.section(data, "capacity")
-    risks = r.section(data, "risks")
-    verdict = r.section(data, "verdict")
-
-    tasks_question = r.question(functions, "question", "functions")
-    task_ids = r.options_of(tasks_question)
-    tasks: dict[str, Task] = {}
-    raw_tasks = functions.get("tasks")
-    if not isinstance(raw_tasks, Mapping):
-        r.fail("functions.tasks", "expected a mapping of task id -> {base, partner_rate, staff_rate, boosts, approach}")
-        raw_tasks = {}
-    for task_id, raw in raw_tasks.items():
-        at = f"functions.tasks.{task_id}"
-        if task_id not in task_ids:
-            r.fail(at, f"'{task_id}' is not an option of question '{tasks_question}'")
-        if not isinstance(raw, Mapping):
-            r.fail(at, "expected a mapping with base, partner_rate, staff_rate, boosts and approach")
-            continue
-        tasks[task_id] = Task(task_id, r.number(raw, "base", at), r.range(raw, "partner_rate", at),
-                              r.range(raw, "staff_rate", at), r.rules(raw.get("boosts", []), f"{at}.boosts"),
-                              r.approaches(raw.get("approach"), f"{at}.approach", last_unconditional=True))
-    exclusive = {o.value for o in dialog.questions[tasks_question].options if o.exclusive} if tasks_question else set()
-    for missing in sorted(task_ids - set(tasks) - exclusive):
-        r.fail("functions.tasks", f"no rules for task '{missing}'")
-
-    core_owns: dict[str, tuple[str, ...]] = {}
-    for core, owned in (functions.get("core_owns") or {}).items():
-        if not isinstance(owned, list) or any(t not in tasks for t in owned):
-            r.fail(f"functions.core_owns.{core}", "expected a list of known task ids")
-            continue
-        core_owns[str(core)] = tuple(owned)
-
-    suggestions = []
-    for i, raw in enumerate(functions.get("suggestions") or []):
-        at = f"functions.suggestions[{i}]"
-        if (not isinstance(raw, Mapping) or raw.get("task") not in tasks or not isinstance(raw.get("id"), str)
-                or raw.get("approach") not in HAND_OVER):
-            r.fail(at, f"expected {{id, task (a known task id), approach ({', '.join(HAND_OVER)}), score, when}}")
-            continue
-        suggestions.append(Suggestion(raw["id"], raw["task"], raw["approach"], r.number(raw, "score", at),
-                                      r.condition(raw, at)))
-
-    concern_question = r.question(risks, "question", "risks")
-    known = tuple(risks.get("known") or ())
-    for concern in known:
-        if concern not in r.options_of(concern_question):
-            r.fail("risks.known", f"'{concern}' is not an option of question '{concern_question}'")
-    version = data.get("version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        r.fail("version", "expected a whole number from 1")
-        version = 1
-
-    rules = Rules(
-        version=version,
-        base=r.number(readiness, "base", "readiness"),
-        drivers=r.rules(readiness.get("drivers"), "readiness.drivers"),
-        profiles=r.thresholds(data.get("profiles"), "profiles"),
-        prepare_steps=r.rules(verdict.get("prepare_steps", []), "verdict.prepare_steps", points=False),
-        tasks_question=tasks_question,
-        hours_question=r.question(functions, "hours_question", "functions"),
-        owners_question=r.question(functions, "owners_question", "functions") if "owners_question" in functions else "",
-        core_question=r.question(functions, "core_question", "functions"),
-        size_question=r.question(capacity, "size_question", "capacity"),
-        said_question=r.question(functions, "said_question", "functions"),
-        said_points=r.number(functions, "said_points", "functions", default=0),
-        common_boosts=r.rules(functions.get("common_boosts", []), "functions.common_boosts"),
-        approach_first=r.approaches(functions.get("approach_first", []), "functions.approach_first",
-                                    last_unconditional=False),
-        tasks=tasks,
-        core_owns=core_owns,
-        suggestions=tuple(suggestions),
-        tensions=r.rules(data.get("tensions", []), "tensions", points=False, derived=True),
-        safeguards=r.rules(data.get("safeguards", []), "safeguards", points=False),
-        capacity=r.capacity(capacity),
-        concern_question=concern_question,
-        known_concerns=known,
-        default_risks=tuple(risks.get("default") or ()),
-        keep_in_house=tuple(data.get("keep_in_house") or ()),
-    )
-    if r.errors:
-        raise DialogError(r.errors)
-    return rules
 
 
 def _clamp(value: float) -> int:
     return round(max(0.0, min(100.0, value)))
-
-
-def _span(low: float, high: float) -> dict[str, float]:
-    return {"low": low, "high": high}
-
-
-def round_money(value: float) -> int:
-    """Honest rounding for a figure that is an estimate: 2 significant figures, never "1,052"."""
-    size = abs(value)
-    step = 10 if size < 1000 else 50 if size < 5000 else 100 if size < 20000 else 1000
-    return int(round(value / step) * step)
-
-
-def round_hours(value: float) -> int:
-    size = abs(value)
-    step = 1 if size < 20 else 5 if size < 200 else 10
-    return int(round(value / step) * step)
 
 
 class Advisor:
@@ -489,75 +152,8 @@ class Advisor:
 
     def _capacity(self, answers: Answers, functions: list[dict[str, Any]],
                   handed: list[dict[str, Any]]) -> dict[str, Any]:
-        """Hours back and cash as ranges: the partner's fee is new cash out; only cash that really
-        stops (staff hired for the work, vendors paid today) is counted as saved."""
-        c = self.rules.capacity
-        ticked = [f for f in functions if not f["suggested"]]
-        stated = answers.get(self.rules.hours_question)
-        hours_said = isinstance(stated, (int, float)) and not isinstance(stated, bool)
-        size = str(answers.get(self.rules.size_question))
-        if not ticked:
-            hours: Range = (0.0, 0.0)
-        elif isinstance(stated, (int, float)):
-            hours = (float(stated), float(stated))
-        else:
-            hours = c.hours_by_size.get(size) or max(c.hours_by_size.values())
-        share = len(handed) / len(ticked) if ticked else 0.0
-        on_handed = (hours[0] * share, hours[1] * share)
-        owner = str(answers.get(self.rules.owners_question) or "core_team")
-        cash = c.owners.get(owner) or c.owners.get("core_team") or OwnerCash((0.0, 0.0), "none")
-        weeks = c.weeks_per_month
-        rate = _mean_range([self.rules.tasks[f["id"]].partner_rate for f in handed])
-        staff = _mean_range([self.rules.tasks[f["id"]].staff_rate for f in handed])
-        back = (on_handed[0] * cash.hours_back[0], on_handed[1] * cash.hours_back[1])
-        fee = (on_handed[0] * c.partner_hours[0] * rate[0] * weeks, on_handed[1] * c.partner_hours[1] * rate[1] * weeks)
-        if cash.cash_stops == "staff":
-            saved = (on_handed[0] * cash.hours_back[0] * staff[0] * weeks,
-                     on_handed[1] * cash.hours_back[1] * staff[1] * weeks)
-        elif cash.cash_stops == "vendors":
-            saved = (on_handed[0] * rate[0] * weeks, on_handed[1] * rate[1] * weeks)
-        else:
-            saved = (0.0, 0.0)
-        net = (fee[0] - saved[1], fee[1] - saved[0])
-        growth = c.growth_by_stage.get(str(answers.get("stage")), (1.0, 1.0))
-        fee_mid, net_mid, back_mid = sum(fee) / 2, sum(net) / 2, sum(back) / 2
-        # Which way the cash most likely goes: by the middle of the range, "about the same" only
-        # within a band of the fee (a range from -690 to +12,400 is more cash out, not the same).
-        band = c.same_cash_band * fee_mid
-        sign = "none" if not handed else "more" if net_mid > band else "less" if net_mid < -band else "about_same"
-        breakeven = round_money(net_mid / (back_mid * weeks)) if sign == "more" and back_mid > 0 else None
-        return {
-            "hours_week": _span(round_hours(hours[0]), round_hours(hours[1])),
-            "hours_said": hours_said,
-            "hours_handed_week": _span(round_hours(on_handed[0]), round_hours(on_handed[1])),
-            "hours_back_week": _span(round_hours(back[0]), round_hours(back[1])),
-            "partner_cost_month": _span(round_money(fee[0]), round_money(fee[1])),
-            "in_house_cash_saved_month": _span(round_money(saved[0]), round_money(saved[1])),
-            "net_cash_month": _span(round_money(net[0]), round_money(net[1])),
-            "transition_cost": _span(round_money(fee_mid * c.transition_months[0]),
-                                     round_money(fee_mid * c.transition_months[1])),
-            "net_cash": sign,
-            "hours_ahead_week": _span(round_hours(on_handed[0] * growth[0]), round_hours(on_handed[1] * growth[1])),
-            "breakeven_per_hour": breakeven,
-            "currency": c.currency,
-            "owner": owner,
-            "cash_stops": cash.cash_stops,
-            "tasks_handed": len(handed),
-            "tasks_named": len(ticked),
-            "partner_rate": _span(round(rate[0]), round(rate[1])),
-            "staff_rate": _span(round(staff[0]), round(staff[1])),
-            "hours_back_share": _span(*cash.hours_back),
-            "partner_hours": _span(*c.partner_hours),
-            "transition_months": _span(*c.transition_months),
-            "growth": _span(*growth),
-            "weeks_per_month": weeks,
-        }
-
-
-def _mean_range(ranges: list[Range]) -> Range:
-    if not ranges:
-        return (0.0, 0.0)
-    return (sum(r[0] for r in ranges) / len(ranges), sum(r[1] for r in ranges) / len(ranges))
+        """Hours back and cash as ranges; see ``advisor.advice_cash.estimate_capacity``."""
+        return estimate_capacity(self.rules, answers, functions, handed)
 
 
 def _as_list(value: Any) -> list[Any]:
