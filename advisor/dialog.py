@@ -20,6 +20,8 @@ from advisor.dialog_checks import FINISH as FINISH
 from advisor.dialog_checks import _check_graph, _check_references
 from advisor.dialog_checks import _find_cycle as _find_cycle
 from advisor.dialog_checks import _known_targets as _known_targets
+from advisor.phrase_groups import build_groups as _build_groups
+from advisor.phrase_groups import expand as _expand
 from advisor.yamlfile import DialogError as DialogError
 from advisor.yamlfile import _UniqueKeyLoader as _UniqueKeyLoader
 from advisor.yamlfile import read_yaml
@@ -302,36 +304,6 @@ def _build_checks(where: str, raw: Any, errors: list[str]) -> list[Check]:
         if when is not None:
             checks.append(Check(item["id"], when))
     return checks
-
-
-_GROUP = re.compile(r"\{([a-z_]+)\}")
-
-
-def _build_groups(f: str, raw: Any, errors: list[str]) -> dict[str, tuple[str, ...]]:
-    """``words``: named groups of words a phrase can name as ``{group}`` ("{customers} ... asking")."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, list) and v and all(isinstance(w, str) for w in v)
-            for k, v in raw.items()):
-        errors.append(f"{f}: words: expected named lists of words, e.g. customers: [customers, clients]")
-        return {}
-    return {name: tuple(w.strip().lower() for w in words) for name, words in raw.items()}
-
-
-def _expand(phrases: list[str], groups: Mapping[str, tuple[str, ...]], at: str, errors: list[str]) -> list[str]:
-    """Each phrase with ``{group}`` written out once per word of the group."""
-    out: list[str] = []
-    for phrase in phrases:
-        match = _GROUP.search(phrase)
-        if match is None:
-            out.append(phrase)
-        elif match[1] not in groups:
-            errors.append(f"{at}: {phrase!r} names an unknown group {{{match[1]}}} (see `words` at the top)")
-        else:
-            out += _expand([phrase[:match.start()] + word + phrase[match.end():] for word in groups[match[1]]],
-                           groups, at, errors)
-    return out
 
 
 def _build_options(where: str, qtype: str, raw: Any, errors: list[str],
