@@ -188,14 +188,17 @@ def free_port() -> int:
 
 
 class Served:
-    """``python bot.py review --port P`` as a process; ready once it says where it listens."""
+    """``python bot.py review --port P`` (or another server command: ``command``, with the line it
+    prints once listening, ``ready_line``) as a process; ready once it says where it listens."""
 
-    def __init__(self, db: Path, token: str = TOKEN):
+    def __init__(self, db: Path, token: str = TOKEN, command: tuple[str, ...] = ("review",),
+                 ready_line: str = "Review dashboard on ", env: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ready_line = ready_line
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "bot.py"), "review", "--port", str(self.port)],
-            env=bot_env(db, {"ADVISOR_REVIEW_TOKEN": token}), cwd=ROOT,
+            [sys.executable, str(ROOT / "bot.py"), command[0], "--port", str(self.port), *command[1:]],
+            env=bot_env(db, {"ADVISOR_REVIEW_TOKEN": token, **(env or {})}), cwd=ROOT,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.ready = threading.Event()
@@ -203,14 +206,14 @@ class Served:
         self.reader.start()
         if not self.ready.wait(30) or self.process.poll() is not None:
             self.stop()
-            raise AssertionError(f"the dashboard did not start:\n{self.stderr()}")
+            raise AssertionError(f"{command[0]} did not start:\n{self.stderr()}")
         socket.create_connection(("127.0.0.1", self.port), timeout=5).close()  # it accepts connections
 
     def _read(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:  # drained to the end, so the server never blocks on a full pipe
             self.lines.append(line)
-            if line.startswith("Review dashboard on "):
+            if line.startswith(self.ready_line):
                 self.ready.set()
         self.ready.set()  # the process ended
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,43 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, bot_env, run_bot, terminate
+from tests.conftest import run_bot
 from tests.personas import ESTABLISHED_COST_CUTTER, GROWING_TACTICAL
-from tests.test_review import ARTIFACTS, free_port
+from tests.test_review import ARTIFACTS, TOKEN, Served
 
 CSRF = re.compile(r'<meta name="csrf-token" content="([A-Za-z0-9_-]+)">')
 
 
-class WebServed:
+def WebServed(db: Path, *args: str, env: dict[str, str] | None = None) -> Served:
     """``python bot.py web --port P`` as a process; ready once it says where it listens."""
-
-    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "bot.py"), "web", "--port", str(self.port), *args],
-            env=bot_env(db, env), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        if not self.ready.wait(30) or self.process.poll() is not None:
-            self.stop()
-            raise AssertionError(f"the web chat did not start:\n{''.join(self.lines)}")
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-            if line.startswith("Web chat on "):
-                self.ready.set()
-        self.ready.set()
-
-    def stop(self) -> int:
-        code = terminate(self.process)
-        self.reader.join(5)
-        return code
+    return Served(db, command=("web", *args), ready_line="Web chat on ", env=env)
 
 
 @pytest.fixture
@@ -61,9 +31,9 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def web() -> Iterator:
-    started: list[WebServed] = []
+    started: list[Served] = []
 
-    def start(db: Path, *args: str, env: dict[str, str] | None = None) -> WebServed:
+    def start(db: Path, *args: str, env: dict[str, str] | None = None) -> Served:
         served = WebServed(db, *args, env=env)
         started.append(served)
         return served
@@ -217,6 +187,28 @@ def test_link_prints_the_web_link_and_an_iframe():
     assert frame.startswith('<iframe src="https://advisor.example.com/?ref=alice--spring"')
     bad = run_bot("link", "alice", "--web", "advisor.example.com")
     assert bad.returncode == 1 and bad.stderr.startswith("error: --web must be")
+
+
+def test_a_web_lead_reaches_the_sales_chat_through_the_telegram_bot_and_the_dashboard_lists_it(
+        db, web, fake_api, start_bot):
+    sales = -100500
+    fake_api.add_chat(sales, first_name="Sales", chat_type="supergroup")
+    settings = {"ADVISOR_SALES_CHAT_ID": str(sales)}
+    bot = start_bot(fake_api, env=settings, db=db)  # the Telegram bot, on the same database
+    person = Person(web(db, env=settings).url, "/?ref=carol")
+    assert person.walk(GROWING_TACTICAL)["recommendation"] is not None  # it ends with contact details
+    card = fake_api.wait_for_message(sales, contains="A prospect wants to talk to an expert", timeout=15)
+    assert "carol" in card["plain"] and "Maria Lopez" in card["plain"]  # queued by the web chat's process
+    dashboard = Served(db)
+    try:
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        listed = httpx.get(dashboard.url + "/?ref=carol", headers=bearer)
+        assert listed.status_code == 200 and "Maria Lopez" in listed.text and ">carol<" in listed.text
+        page = httpx.get(dashboard.url + "/conversations/1", headers=bearer)
+        assert page.status_code == 200 and "web · user" in page.text and "ref carol" in page.text
+    finally:
+        dashboard.stop()
+    assert "Traceback" not in bot.output()
 
 
 # -- in a real browser ------------------------------------------------------------------------------
