@@ -18,6 +18,7 @@ from typing import Any
 
 from advisor import AdvisorError
 from advisor.store import Conversation, Filters, Store
+from advisor.store.reviews import NO_REVIEW
 
 PROCESSED_KEPT_SECONDS = 2 * 24 * 3600  # Telegram redelivers within hours, not days
 
@@ -126,6 +127,6 @@ class People:
 
     def everyone(self) -> Iterator[tuple[Conversation, dict[str, Any]]]:
         """Every conversation with its review, for an export."""
-        reviews, none = self.store.reviews(), self.store.review(0)  # (no conversation has id 0)
+        reviews = self.store.reviews()  # one query, not one a conversation
         for conversation in self.store.conversations():
-            yield conversation, reviews.get(conversation.id, none)
+            yield conversation, reviews.get(conversation.id) or NO_REVIEW

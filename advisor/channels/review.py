@@ -18,10 +18,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from markupsafe import Markup
-from tornado.web import Application, HTTPError, RequestHandler
+from tornado.web import Application, HTTPError
 
 from advisor import AdvisorError, reports
-from advisor.channels.throttle import Busy, Guesses, client_address
+from advisor.channels.throttle import Busy, Guesses, HardenedHandler
 from advisor.service import AdvisorService
 from advisor.store import STATUSES, Filters
 
@@ -37,8 +37,10 @@ SECURITY_HEADERS = {
 }
 
 
-class Page(RequestHandler):
+class Page(HardenedHandler):
     """What every page shares: who is signed in, the headers, rendering."""
+
+    security_headers = SECURITY_HEADERS
 
     service: AdvisorService
     token: str
@@ -47,22 +49,9 @@ class Page(RequestHandler):
         self.service = service
         self.token = token
 
-    def set_default_headers(self) -> None:
-        self.clear_header("Server")  # no name and version for a scanner to match
-        for name, value in SECURITY_HEADERS.items():
-            self.set_header(name, value)
-
     def bearer(self) -> str | None:
         header = self.request.headers.get("Authorization", "")
         return header[7:].strip() if header.lower().startswith("bearer ") else None
-
-    def address(self) -> str:
-        return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
-                              self.settings["behind_proxy"])
-
-    def https(self) -> bool:
-        forwarded = self.request.headers.get("X-Forwarded-Proto", "") if self.settings["behind_proxy"] else ""
-        return self.request.protocol == "https" or forwarded.lower() == "https"
 
     async def token_is_right(self, given: str) -> bool:
         """The right token at once; a wrong one slowed down after wrong ones; ``Busy`` (429) while this

@@ -51,6 +51,7 @@ from typing import Any
 
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
+from tornado.web import RequestHandler
 
 LIMITS = {
     "max_body_size": 64 * 1024,
@@ -229,6 +230,27 @@ class Guesses:
         for times in self._wrong.values():
             while times and times[0] <= horizon:
                 times.popleft()
+
+
+class HardenedHandler(RequestHandler):
+    """What the dashboard's and the web chat's handlers share: no ``Server`` header, the class's
+    ``security_headers``, and the client's address and scheme, from the proxy only behind one
+    (``behind_proxy`` in the application's settings)."""
+
+    security_headers: dict[str, str] = {}  # noqa: RUF012 (read only; each app's handlers set their own)
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")  # no name and version for a scanner to match
+        for name, value in self.security_headers.items():
+            self.set_header(name, value)
+
+    def address(self) -> str:
+        return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
+                              self.settings["behind_proxy"])
+
+    def https(self) -> bool:
+        forwarded = self.request.headers.get("X-Forwarded-Proto", "") if self.settings["behind_proxy"] else ""
+        return self.request.protocol == "https" or forwarded.lower() == "https"
 
 
 def client_address(remote_ip: str | None, forwarded_for: str | None, behind_proxy: bool) -> str:

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup, escape
-from tornado.web import Application, HTTPError, RequestHandler
+from tornado.web import Application, HTTPError
 
 from advisor.channels.port import Action, ChannelPort, Refused
-from advisor.channels.throttle import client_address
+from advisor.channels.throttle import HardenedHandler
 from advisor.service import AdvisorService, Outcome
 
 CHANNEL = "web"
@@ -80,26 +80,14 @@ class TurnLimit:
         return True
 
 
-class Base(RequestHandler):
+class Base(HardenedHandler):
     service: AdvisorService
     port: ChannelPort
+    security_headers = SECURITY_HEADERS
 
     def initialize(self, service: AdvisorService, port: ChannelPort) -> None:
         self.service = service
         self.port = port
-
-    def set_default_headers(self) -> None:
-        self.clear_header("Server")
-        for name, value in SECURITY_HEADERS.items():
-            self.set_header(name, value)
-
-    def https(self) -> bool:
-        forwarded = self.request.headers.get("X-Forwarded-Proto", "") if self.settings["behind_proxy"] else ""
-        return self.request.protocol == "https" or forwarded.lower() == "https"
-
-    def address(self) -> str:
-        return client_address(self.request.remote_ip, self.request.headers.get("X-Forwarded-For"),
-                              self.settings["behind_proxy"])
 
     def remember(self, name: str, value: str) -> None:
         secure = self.https()

@@ -71,8 +71,11 @@ class ReviewsMixin(StoreBase):
         return {row["conversation_id"]: _review(row) for row in self.db.query("SELECT * FROM reviews")}
 
 
+NO_REVIEW: dict[str, Any] = {"reviewed": False, "tags": [], "note": "", "verdict": None, "updated_at": None}
+
+
 def _review(row: dict[str, Any] | None) -> dict[str, Any]:
     if row is None:
-        return {"reviewed": False, "tags": [], "note": "", "verdict": None, "updated_at": None}
+        return {**NO_REVIEW, "tags": []}
     return {"reviewed": bool(row["reviewed"]), "tags": json.loads(row["tags"] or "[]"),
             "note": row["note"] or "", "verdict": row["verdict"], "updated_at": row["updated_at"]}

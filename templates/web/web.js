@@ -23,26 +23,19 @@
     box.scrollIntoView({ block: "start", behavior: "smooth" });
   }
 
-  function note(message) {
+  function plain(text, kind, boxClass) { // a bubble of plain text (never markup)
     const box = document.createElement("div");
-    box.className = "message notice";
-    box.textContent = message;
+    box.className = boxClass;
+    box.textContent = text;
     const turn = document.createElement("div");
-    turn.className = "turn advisor";
+    turn.className = "turn " + kind;
     turn.appendChild(box);
     log.appendChild(turn);
-    turn.scrollIntoView({ block: "start" });
+    return turn;
   }
 
-  function mine(label) {
-    const box = document.createElement("div");
-    box.className = "message";
-    box.textContent = label;
-    const turn = document.createElement("div");
-    turn.className = "turn person";
-    turn.appendChild(box);
-    log.appendChild(turn);
-  }
+  const note = (message) => plain(message, "advisor", "message notice").scrollIntoView({ block: "start" });
+  const mine = (label) => plain(label, "person", "message");
 
   function setBusy(on) {
     busy = on;

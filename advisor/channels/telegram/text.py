@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 MESSAGE_LIMIT = 4096  # UTF-16 code units, after entity parsing
@@ -62,11 +61,6 @@ def whole(text: str | None) -> str | None:
         return None
     return text.encode("utf-8", "replace").decode("utf-8")
 
-
-def ago(seconds: float) -> str:
-    """The store's timestamp format, ``seconds`` ago."""
-    moment = datetime.now(UTC) - timedelta(seconds=seconds)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def whole_number(args: list[str] | None, default: Any, high: int) -> Any:
