@@ -30,8 +30,8 @@ It behaves like PTB's own ``HTTPXRequest`` (telegram/request/_httpxrequest.py):
   ``DefaultValue``) means "the instance's", an explicit ``None`` means "no timeout";
 * uploads use ``media_write_timeout`` unless the caller passed a write timeout;
 * plain requests are sent form-encoded, uploads as ``multipart/form-data`` with the parts encoded
-  byte for byte like httpx encodes them (aiohttp's own ``FormData`` would percent-encode file names,
-  and Telegram would show ``my%20report.pdf``);
+  byte for byte like httpx encodes them (``http_upload.py``: aiohttp's own ``FormData`` would
+  percent-encode file names, and Telegram would show ``my%20report.pdf``);
 * a timeout raises ``telegram.error.TimedOut`` (waiting for a free connection with HTTPXRequest's
   "Pool timeout: ..." message), any other transport error ``NetworkError("aiohttp.<Error>: ...")``;
 * redirects are not followed; TLS certificates are checked against certifi's bundle (or
@@ -67,25 +67,23 @@ How the timeouts map onto aiohttp:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import os
 import socket
 import ssl
 import urllib.request
-import warnings
-from collections.abc import Callable, Collection, Mapping
-from typing import IO, Any, Final
+from collections.abc import Callable, Collection
+from typing import Any, Final
 
 import aiohttp
 import certifi
 from aiohttp import hdrs
-from aiohttp.abc import AbstractStreamWriter
-from multidict import CIMultiDict
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 from yarl import URL
+
+from advisor.channels.http_upload import Upload, multipart
 
 __all__ = ["POOL_TIMEOUT_MESSAGE", "AiohttpRequest"]
 
@@ -98,9 +96,6 @@ POOL_TIMEOUT_MESSAGE: Final[str] = (
 # aiohttp gives a POST without a body "Content-Type: application/octet-stream"; httpx sends none.
 NO_CONTENT_TYPE: Final[tuple[str, ...]] = (hdrs.CONTENT_TYPE,)
 PROXY_SCHEMES: Final[frozenset[str]] = frozenset({"http", "https"})
-# aiohttp.BytesPayload warns (ResourceWarning) about bodies over 1 MiB given as bytes; PTB hands every
-# file it read to the request layer as bytes, and writing them in one piece is what httpx does too.
-LARGE_BYTES: Final[int] = 1 << 20
 # The Bot API answers in kilobytes (100 updates of getUpdates, a file's metadata); a reply larger than
 # this is not Telegram's, and reading it whole would let whoever sits in between fill the memory.
 MAX_RESPONSE_BYTES: Final[int] = 16 << 20
@@ -120,24 +115,12 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
         chunks.append(chunk)
     return b"".join(chunks)
 
-# httpx's encoding of a multipart name or file name (HTML5 form encoding: '"' -> %22, '\' -> '\\',
-# control characters -> %XX), plus ESC and DEL, which httpx sends raw and aiohttp refuses in a header.
-_FORM_ESCAPES: Final[dict[int, str]] = {
-    ord('"'): "%22",
-    ord("\\"): "\\\\",
-    **{c: f"%{c:02X}" for c in (*range(0x20), 0x7F)},
-}
-
 
 # python-telegram-bot's own names for these live in its private telegram._utils; the public API gives
 # the sentinel (BaseRequest.DEFAULT_NONE), and so its class, and the shapes are written out here.
 DefaultValue = type(BaseRequest.DEFAULT_NONE)  # what a caller who passed nothing passes
 ODVInput = Any  # a value, DefaultValue (the instance's), or None (no limit)
 SocketOpt = tuple[int, int, int | bytes] | tuple[int, int, None, int]  # as socket.setsockopt takes it
-
-
-def _form_param(name: str, value: str) -> str:
-    return f'{name}="{value.translate(_FORM_ESCAPES)}"'
 
 
 def _ssl_context() -> ssl.SSLContext:
@@ -199,122 +182,6 @@ def _is_address(host: str) -> bool:
     except ValueError:
         return host == "localhost"
     return True
-
-
-def _multipart(fields: Mapping[str, str], files: Mapping[str, tuple[str, bytes | IO[bytes], str]]) -> aiohttp.Payload:
-    """The multipart/form-data body httpx sends for ``data=fields, files=files``: the fields first,
-    without a Content-Type, then the files with their file name and Content-Type."""
-    form = aiohttp.MultipartWriter("form-data")
-    for name, value in fields.items():
-        disposition = f"form-data; {_form_param('name', name)}"
-        field = aiohttp.BytesPayload(value.encode(), headers={hdrs.CONTENT_DISPOSITION: disposition})
-        del field.headers[hdrs.CONTENT_TYPE]
-        form.append_payload(field)
-    for name, (filename, content, mimetype) in files.items():
-        disposition = f"form-data; {_form_param('name', name)}"
-        if filename:
-            disposition += f"; {_form_param('filename', filename)}"
-        part = _file_part(content, mimetype, {hdrs.CONTENT_DISPOSITION: disposition})
-        part.headers[hdrs.CONTENT_TYPE] = part.headers.pop(hdrs.CONTENT_TYPE)  # after the disposition, as httpx
-        form.append_payload(part)
-    return form
-
-
-def _file_part(content: bytes | IO[bytes], mimetype: str, headers: dict[str, str]) -> aiohttp.Payload:
-    if isinstance(content, bytes):
-        if len(content) <= LARGE_BYTES:
-            return aiohttp.BytesPayload(content, content_type=mimetype, headers=headers)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            return aiohttp.BytesPayload(content, content_type=mimetype, headers=headers)
-    # A file handle (InputFile(..., read_file_handle=False)): httpx sends it from its start.
-    with contextlib.suppress(AttributeError, OSError, ValueError):
-        content.seek(0)
-    try:
-        return aiohttp.get_payload(content, content_type=mimetype, headers=headers)
-    except aiohttp.payload.LookupError:  # not an io.IOBase, but something with read()
-        return aiohttp.IOBasePayload(content, content_type=mimetype, headers=headers)
-
-
-class _TimedWriter(AbstractStreamWriter):
-    """Passes everything to ``writer``; each write (and drain) must finish within ``timeout`` seconds."""
-
-    def __init__(self, writer: AbstractStreamWriter, timeout: float) -> None:
-        self._writer = writer
-        self._timeout = timeout
-
-    @property
-    def transport(self) -> asyncio.WriteTransport | None:
-        return self._writer.transport
-
-    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        async with asyncio.timeout(self._timeout):
-            await self._writer.write(chunk)
-
-    async def drain(self) -> None:
-        async with asyncio.timeout(self._timeout):
-            await self._writer.drain()
-
-    async def write_eof(self, chunk: bytes = b"") -> None:
-        await self._writer.write_eof(chunk)
-
-    def enable_compression(self, encoding: str = "deflate", strategy: int | None = None) -> None:
-        self._writer.enable_compression(encoding, strategy)
-
-    def enable_chunking(self) -> None:
-        self._writer.enable_chunking()
-
-    async def write_headers(self, status_line: str, headers: CIMultiDict[str]) -> None:
-        await self._writer.write_headers(status_line, headers)
-
-    def send_headers(self) -> None:
-        self._writer.send_headers()
-
-
-class _Upload(aiohttp.Payload):
-    """A multipart upload as httpx sends one.
-
-    * Each write of it to the connection must finish within ``write_timeout`` seconds (``None``: no
-      limit). A write that takes longer raises ``TimeoutError`` in aiohttp's body-writing task; aiohttp
-      hands it on unchanged (it tells timeouts from other OSErrors there) and the request raises it.
-    * Closing it, which aiohttp does after every request, leaves the file handles in it open: they are
-      the caller's, and httpx leaves them open (aiohttp's own payloads would close them).
-    """
-
-    def __init__(self, body: aiohttp.Payload, write_timeout: float | None) -> None:
-        super().__init__(body, headers=body.headers, content_type=body.content_type)
-        self._body = body
-        self._write_timeout = write_timeout
-
-    def _writer(self, writer: AbstractStreamWriter) -> AbstractStreamWriter:
-        return writer if self._write_timeout is None else _TimedWriter(writer, self._write_timeout)
-
-    @property
-    def size(self) -> int | None:
-        return self._body.size
-
-    @property
-    def consumed(self) -> bool:
-        return self._body.consumed
-
-    @property
-    def autoclose(self) -> bool:
-        return True  # nothing of its own to close
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        return self._body.decode(encoding, errors)
-
-    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return await self._body.as_bytes(encoding, errors)
-
-    async def write(self, writer: AbstractStreamWriter) -> None:
-        await self._body.write(self._writer(writer))
-
-    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
-        await self._body.write_with_length(self._writer(writer), content_length)
-
-    async def close(self) -> None:
-        """Leaves the caller's file handles open (see the class)."""
 
 
 class AiohttpRequest(BaseRequest):
@@ -468,7 +335,7 @@ class AiohttpRequest(BaseRequest):
             timeout = self._make_client_timeout(connect_timeout, read_timeout)
 
         # Like httpx: files -> multipart/form-data; parameters -> form-encoded; none -> no body (no Content-Type).
-        body = _Upload(_multipart(data or {}, files), write_timeout) if files else data or None
+        body = Upload(multipart(data or {}, files), write_timeout) if files else data or None
         skip_headers = NO_CONTENT_TYPE if body is None else None
 
         target = URL(url)
