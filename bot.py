@@ -433,10 +433,8 @@ def cmd_summaries(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from advisor.reports import contact_of, printable, transcript_lines
-
-    def say(text: str = "") -> None:  # what people typed may hold terminal escapes
-        print(printable(text))
+    from advisor.render import build_environment
+    from advisor.reports import contact_of, printable
 
     store = open_existing_store(args)
     if store is None:
@@ -447,46 +445,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         review = store.review(args.id)
     finally:
         store.close()
-    c = conversation
-    say(f"Conversation {c.id}: {c.channel} user {c.user_id}, ref {c.ref or '-'}, {c.status}")
-    say(f"Started {c.started_at}" + (f", completed {c.completed_at}" if c.completed_at else "")
-          + f"; dialog version {c.dialog_version}")
-    contact = contact_of(c)
-    if contact:
-        say("Contact (consented): " + ", ".join(str(v) for k, v in contact.items()
-                                                  if k in ("name", "email", "phone") and v))
-    if review["reviewed"] or review["note"] or review["verdict"] or review["tags"]:
-        say(f"Review: {'reviewed' if review['reviewed'] else 'not reviewed'}"
-              f"{', ' + review['verdict'] + 's with the advice' if review['verdict'] else ''}"
-              f"{', tags: ' + ', '.join(review['tags']) if review['tags'] else ''}"
-              f"{', note: ' + review['note'] if review['note'] else ''}")
-    say()
-    if c.summary:
-        say("Summary")
-        say("  " + c.summary.replace("\n", "\n  "))
-        say()
-    rec = c.recommendation
-    if rec:
-        if rec.get("verdict_name"):
-            say(f"Verdict: {rec['verdict_name']}. {rec['verdict_text']}")
-            for f in rec["functions"]:
-                say(f"  {f['name']}: {f['approach']['name'].lower()}. {f['approach']['why']}")
-            for t in rec["tensions"]:
-                say(f"  Tension: {t['text']}")
-            say()
-        say(f"Readiness {rec['readiness_score']}/100 ({rec['profile']}), from a base of {rec['base']:g}:")
-        for d in rec["drivers"]:
-            say(f"  {d['points']:+4.0f}  {d['text']}")
-        say()
-    elif c.status == "in_progress":
-        say(f"In progress at question '{c.state.current}'.")
-        say()
-    else:
-        say(f"Stopped at question '{c.state.current}' ({c.status}).")
-        say()
-    say("Transcript")
-    for line in transcript_lines(turns):
-        say("  " + line)
+    contact = contact_of(conversation)
+    parts = [str(v) for k, v in (contact or {}).items() if k in ("name", "email", "phone") and v]
+    text = build_environment().get_template("show.txt").render(
+        conversation=conversation, contact=contact, contact_parts=parts, review=review, turns=turns)
+    print(printable(text.strip("\n")))  # what people typed may hold terminal escapes
     return 0
 
 

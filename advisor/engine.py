@@ -20,7 +20,8 @@ from typing import Any, Literal
 from transitions import Machine
 
 from advisor.dialog import FINISH, Dialog, Question
-from advisor.replies import NO_WORDS, YES_WORDS, Hint, Replies
+from advisor.language import ENGLISH, Language
+from advisor.replies import Hint, Replies
 from advisor.understand import match_options, understand
 
 
@@ -130,9 +131,11 @@ def _option_test(question_id: str, value: str) -> Callable[[Mapping[str, Any]], 
 class Engine(Replies):
     """Walks conversations through one dialog. ``advise(answers)`` makes the recommendation."""
 
-    def __init__(self, dialog: Dialog, advise: Callable[[Mapping[str, Any]], Any]):
+    def __init__(self, dialog: Dialog, advise: Callable[[Mapping[str, Any]], Any],
+                 language: Language = ENGLISH):
         self.dialog = dialog
         self.advise = advise
+        self.language = language
         self.machine = build_machine(dialog)
         self._advance = self.machine.events["advance"]
         # The way on from a question depends only on the answers its transitions read, so the rest of
@@ -187,9 +190,9 @@ class Engine(Replies):
             return self._finish(state)
         text = reply.strip()
         if state.pending is not None:  # an answer was read back: yes keeps it, no asks again
-            if not text or text.lower() in YES_WORDS:
+            if not text or text.lower() in self.language.yes:
                 return self.confirm(state)
-            if text.lower() in NO_WORDS:
+            if text.lower() in self.language.no:
                 return self._arrive(replace(state, pending=None, failures=0), hint=Hint("change_it"))
             # another answer instead: parsed as usual; the same one again is a yes (see _accept)
         if len(text) > question.max_length:
@@ -266,7 +269,7 @@ class Engine(Replies):
             return replace(state, proposed=tuple(state.answers[question.id]))
         said = state.answers.get(question.prefill_from) if question.prefill_from else None
         if isinstance(said, str):
-            return replace(state, proposed=tuple(match_options(said, question.options)))
+            return replace(state, proposed=tuple(match_options(said, question.options, self.language)))
         return state
 
     def _doubt(self, state: ConversationState) -> Hint | None:
@@ -276,7 +279,7 @@ class Engine(Replies):
         said = state.answers.get(question.prefill_from) if question.prefill_from else None
         if not isinstance(said, str) or state.answers.get(question.id) is not None:
             return None
-        ambiguous = understand(said, question.options).ambiguous
+        ambiguous = understand(said, question.options, self.language).ambiguous
         if not ambiguous:
             return None
         words, values = ambiguous[0]

@@ -3,7 +3,8 @@
 ``advisor/understand.py`` (options named in free text) and ``advisor/quantities.py`` (numbers
 with their units) read a text through a ``Language``: its stemmer, its negations and the words
 that cancel or keep them, "is fine" and "is outsourced" after a task, the words that end a clause,
-number words, units, words too common to count, and acronyms written in capitals ("IT").
+number words, units, words too common to count, acronyms written in capitals ("IT"), and the
+replies that say yes or no to an answer read back.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Language:
     counted: frozenset[str] = frozenset({"people"})  # measures whose parts add up
     multipliers: frozenset[str] = frozenset()  # "two hundred", "couple thousand"
     one: frozenset[str] = frozenset()  # "a" year: one of the unit
+    yes: frozenset[str] = frozenset()  # a whole reply that keeps what was read back or proposed
+    no: frozenset[str] = frozenset()  # a whole reply that refuses it
 
 
 ENGLISH = Language(
@@ -93,6 +96,8 @@ ENGLISH = Language(
         "take", "takes", "around", "ever", "again"
     }),
     range_words=frozenset({"to", "or", "and"}),
+    yes=frozenset({"y", "yes", "ok", "okay", "yep", "yeah", "correct", "right", "confirm", "sure"}),
+    no=frozenset({"n", "no", "nope", "wrong", "not right", "no thanks"}),
     adding=frozenset({"and", "plus", "with"}),
     self_words=frozenset({"me", "myself", "i"}),
     multipliers=frozenset({"hundred", "thousand"}),

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from advisor.dialog import Question
+from advisor.language import Language
 from advisor.understand import match_options, quantity, understand
 
 if TYPE_CHECKING:  # for annotations only: the engine imports this module, never the other way at run time
     from advisor.engine import ConversationState, Step
 
 
-YES_WORDS = frozenset({"y", "yes", "ok", "okay", "yep", "yeah", "correct", "right", "confirm", "sure"})
-NO_WORDS = frozenset({"n", "no", "nope", "wrong", "not right", "no thanks"})
 _DIGITS = re.compile(r"[0-9]+")  # not str.isdigit(): "²" is a digit to Python, not a number here
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -41,6 +40,8 @@ class Hint:
 class Replies:
     """The parsers of typed replies, one per question type; mixed into the ``Engine``."""
 
+    language: Language  # the words replies are read with (the engine's)
+
     if TYPE_CHECKING:  # the engine's moves the parsers end in (defined by ``Engine``)
         def skip(self, state: ConversationState) -> Step: ...
 
@@ -53,15 +54,16 @@ class Replies:
 
     def _parse_choice(self, state: ConversationState, question: Question, text: str) -> Step:
         count = len(question.options)
-        if not text or text.lower() in YES_WORDS:
+        if not text or text.lower() in self.language.yes:
             if state.proposed:
                 return self._take_choice(state, question, list(state.proposed))
             if not text and state.answers.get(question.id) is not None:
                 kept = state.answers[question.id]
                 return self._take_choice(state, question, kept if isinstance(kept, list) else [kept])
-            if not text or not understand(text, question.options).values:  # "yes" may be an option's word
+            # "yes" may be an option's word
+            if not text or not understand(text, question.options, self.language).values:
                 return self._reask(state, "empty", count=count)
-        if state.proposed and text.lower() in NO_WORDS:
+        if state.proposed and text.lower() in self.language.no:
             return self._arrive(replace(state, proposed=(), failures=0), hint=Hint("proposal_cleared"))
         by_label = [o.value for o in question.options if text.lower() in (o.label.lower(), o.value)]
         if by_label:
@@ -77,7 +79,7 @@ class Replies:
             if question.type == "single" and len(set(numbers)) > 1:
                 return self._reask(state, "one_only", count=count)
             return self._take_choice(state, question, [question.options[n - 1].value for n in numbers])
-        found = understand(text, question.options, loose=True, several=question.type == "multi")
+        found = understand(text, question.options, self.language, loose=True, several=question.type == "multi")
         understood = list(found.values)
         if question.type == "single" and len(understood) > 1:  # two answers in one: ask which
             return self._arrive(replace(state, proposed=(), failures=0), hint=Hint(
@@ -98,7 +100,7 @@ class Replies:
         """
         if question.measures is None:
             return None
-        found = quantity(text, question.measures)
+        found = quantity(text, question.measures, self.language)
         if found is None:
             return None
         value, said_unit = found.value, found.said
@@ -183,7 +185,7 @@ class Replies:
         email = _EMAIL.search(text)
         phone = _PHONE.search(text)
         if email is None and phone is None:
-            declined = match_options(text, question.options)  # "no thanks"
+            declined = match_options(text, question.options, self.language)  # "no thanks"
             if len(declined) == 1:
                 return self._accept(state, question, declined[0])
             return self._reask(state, "no_contact")

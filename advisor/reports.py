@@ -168,15 +168,3 @@ def table_rows(conversations: Iterable[Conversation]) -> list[list[Any]]:
 
 
 TABLE_HEADERS = ["id", "started", "channel", "ref", "status", "score", "profile", "top functions", "name"]
-
-
-def transcript_lines(turns: Iterable[Mapping[str, Any]]) -> list[str]:
-    lines = []
-    for turn in turns:
-        who = "advisor" if turn["role"] == "advisor" else "person "
-        lines.append(f"{turn['at'][11:19]} {who}  {turn['text']}")
-    return lines
-
-
-def percent(rate: float) -> str:
-    return f"{rate * 100:.0f}%"

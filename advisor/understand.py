@@ -317,9 +317,9 @@ def _negated(words: Sequence[str], match: _Match, language: Language) -> bool:
     return any(tuple(rest[:len(s)]) == s or tuple(rest[1:1 + len(s)]) == s for s in known.settled)
 
 
-def match_options(text: str, options: Sequence[Option]) -> list[str]:
+def match_options(text: str, options: Sequence[Option], language: Language = ENGLISH) -> list[str]:
     """The values of the options ``text`` names for sure, in option order (ambiguous words left out).
 
     An exclusive option ("none of these") is returned alone, and only when nothing else matched.
     """
-    return list(understand(text, options).values)
+    return list(understand(text, options, language).values)

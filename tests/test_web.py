@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from advisor.channels.web import embed_snippet
 from tests.conftest import run_bot
 from tests.personas import ESTABLISHED_COST_CUTTER, GROWING_TACTICAL
 from tests.test_review import ARTIFACTS, TOKEN, Served
@@ -187,6 +188,14 @@ def test_link_prints_the_web_link_and_an_iframe():
     assert frame.startswith('<iframe src="https://advisor.example.com/?ref=alice--spring"')
     bad = run_bot("link", "alice", "--web", "advisor.example.com")
     assert bad.returncode == 1 and bad.stderr.startswith("error: --web must be")
+
+
+def test_the_web_link_joins_a_page_address_that_has_a_path_and_a_query_of_its_own():
+    link, frame = embed_snippet('https://example.com/advisor/?lang=en&ref=old#top', "alice")
+    assert link == "https://example.com/advisor/?lang=en&ref=alice"  # one ref, the fragment left out
+    assert frame.startswith('<iframe src="https://example.com/advisor/?lang=en&amp;ref=alice" ')
+    link, frame = embed_snippet('https://example.com/"><script>', "bob")
+    assert frame.startswith('<iframe src="https://example.com/&#34;&gt;&lt;script&gt;?ref=bob" ')  # escaped
 
 
 def test_a_web_lead_reaches_the_sales_chat_through_the_telegram_bot_and_the_dashboard_lists_it(

@@ -33,12 +33,14 @@ from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from tornado.web import Application, HTTPError
 
 from advisor.channels.port import Action, ChannelPort, Refused
 from advisor.channels.throttle import HardenedHandler
+from advisor.render import build_environment
 from advisor.service import AdvisorService, Outcome
 
 CHANNEL = "web"
@@ -270,7 +272,9 @@ def build_web_app(service: AdvisorService, behind_proxy: bool = False) -> Applic
 
 def embed_snippet(url: str, ref: str) -> tuple[str, str]:
     """The page's link for ``ref`` and an ``<iframe>`` to embed it in a site."""
-    link = f"{url.rstrip('/')}/?ref={ref}"
-    frame = (f'<iframe src="{escape(link)}" title="Outsourcing advisor" '
-             'style="width:100%;max-width:520px;height:680px;border:0"></iframe>')
-    return link, frame
+    parts = urlsplit(url)  # the page may sit under a path, with a query of its own: ?ref= joins it
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "ref"]
+    link = urlunsplit(parts._replace(path=parts.path or "/", query=urlencode([*query, ("ref", ref)]),
+                                     fragment=""))
+    embed = build_environment().get_template("web.html").module.embed  # type: ignore[attr-defined]
+    return link, str(embed(link)).strip()
