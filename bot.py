@@ -21,26 +21,15 @@ import os
 import re
 import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from advisor import AdvisorError, __version__
 from advisor.dialog import DialogError
+from advisor.settings import DEFAULT_DB, Settings
 
-DEFAULT_DB = "advisor.db"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-
-
-def db_path(args: argparse.Namespace) -> str:
-    return os.path.expanduser(args.db or os.environ.get("ADVISOR_DB") or DEFAULT_DB)
-
-
-def dialog_path(value: str | None) -> Path:
-    from advisor.service import DEFAULT_DIALOG
-
-    return Path(value or os.environ.get("ADVISOR_DIALOG") or DEFAULT_DIALOG)
 
 
 def default_user() -> str:
@@ -50,11 +39,11 @@ def default_user() -> str:
         return "console"
 
 
-def cmd_console(args: argparse.Namespace) -> int:
+def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.channels.console import Console
     from advisor.service import build_service
 
-    service = build_service(db_path(args), dialog_path(args.dialog))
+    service = build_service(settings.db, settings.dialog)
     try:
         stdin = sys.stdin
         if hasattr(stdin, "reconfigure"):
@@ -63,90 +52,6 @@ def cmd_console(args: argparse.Namespace) -> int:
         return console.run(args.user or default_user(), ref=args.ref)
     finally:
         service.store.close()
-
-
-DEFAULT_API_URL = "https://api.telegram.org"
-SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-TOKEN_PATTERN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
-
-
-@dataclass(frozen=True)
-class Webhook:
-    url: str  # TELEGRAM_WEBHOOK_URL, the public address Telegram posts to
-    secret: str  # TELEGRAM_WEBHOOK_SECRET
-    listen: str = "0.0.0.0"  # TELEGRAM_WEBHOOK_LISTEN
-    port: int = 8443  # TELEGRAM_WEBHOOK_PORT
-    path: str = "telegram"  # TELEGRAM_WEBHOOK_PATH
-
-
-@dataclass(frozen=True)
-class TelegramSettings:
-    """The Telegram channel's settings, read once from the environment and checked."""
-
-    token: str  # TELEGRAM_BOT_TOKEN
-    api_url: str  # TELEGRAM_API_URL
-    webhook: Webhook | None = None  # None: long polling
-
-
-def telegram_settings(require_webhook: bool = True) -> TelegramSettings:
-    """The Telegram channel's settings from the environment, checked; AdvisorError names what is wrong."""
-    token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
-    if not token:
-        raise AdvisorError("TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather and export it")
-    if not TOKEN_PATTERN.match(token):
-        raise AdvisorError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits:letters)")
-    api_url = (os.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/")
-    if not re.match(r"^https?://", api_url):
-        raise AdvisorError(f"TELEGRAM_API_URL must start with http:// or https://, got {api_url!r}")
-    webhook_url = os.environ.get("TELEGRAM_WEBHOOK_URL", "").strip()
-    if not webhook_url or not require_webhook:
-        return TelegramSettings(token, api_url)
-    secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET", "")
-    if not SECRET_PATTERN.match(secret):
-        raise AdvisorError("webhook mode needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ -")
-    port = os.environ.get("TELEGRAM_WEBHOOK_PORT", "8443")
-    if not port.isdecimal() or not 0 < int(port) < 65536:
-        raise AdvisorError(f"TELEGRAM_WEBHOOK_PORT must be a port number, got {port!r}")
-    return TelegramSettings(token, api_url, Webhook(
-        url=webhook_url, secret=secret, listen=os.environ.get("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0"),
-        port=int(port), path=os.environ.get("TELEGRAM_WEBHOOK_PATH", "telegram").strip("/")))
-
-
-def parse_duration(name: str, value: str) -> float | None:
-    """``24h``, ``30m``, ``90s``, ``2d`` or seconds -> seconds; ``off`` or ``0`` -> None."""
-    value = value.strip().lower()
-    if value in ("off", "0", "none", "never"):
-        return None
-    found = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd]?)", value)
-    if not found:
-        raise AdvisorError(f"{name} must be a duration such as 24h, 30m, 90s or 2d (or off), got {value!r}")
-    return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
-
-
-def telegram_options():
-    """Lead alerts, admins, reminders and pacing, from ADVISOR_SALES_CHAT_ID, ADVISOR_ADMIN_IDS,
-    ADVISOR_NUDGE_AFTER, ADVISOR_RETENTION_DAYS and ADVISOR_CHAT_BURST."""
-    from advisor.channels.telegram import Options
-
-    sales = os.environ.get("ADVISOR_SALES_CHAT_ID", "").strip()
-    if sales and not re.fullmatch(r"-?\d+", sales):
-        raise AdvisorError(f"ADVISOR_SALES_CHAT_ID must be a chat id (a number such as -1001234567890), got {sales!r}")
-    admins = [part.strip() for part in os.environ.get("ADVISOR_ADMIN_IDS", "").split(",") if part.strip()]
-    if any(not part.isdecimal() for part in admins):
-        raise AdvisorError("ADVISOR_ADMIN_IDS must be Telegram user ids separated by commas, e.g. 12345,67890")
-    retention = os.environ.get("ADVISOR_RETENTION_DAYS", "").strip()
-    if retention and (not re.fullmatch(r"\d+(\.\d+)?", retention) or float(retention) <= 0):
-        raise AdvisorError(f"ADVISOR_RETENTION_DAYS must be a number of days above 0, got {retention!r}")
-    burst = os.environ.get("ADVISOR_CHAT_BURST", "20").strip()
-    if not burst.isdecimal() or not 1 <= int(burst) <= 10000:
-        raise AdvisorError(f"ADVISOR_CHAT_BURST must be a whole number of messages from 1 to 10000, got {burst!r}")
-    return Options(
-        chat_burst=int(burst),
-        retention_days=float(retention) if retention else None,
-        sales_chat_id=int(sales) if sales else None,
-        admin_ids=frozenset(int(part) for part in admins),
-        nudge_after=parse_duration("ADVISOR_NUDGE_AFTER", os.environ.get("ADVISOR_NUDGE_AFTER", "24h")),
-    )
 
 
 def instance_lock(database: str):
@@ -177,7 +82,7 @@ def instance_lock(database: str):
     return handle
 
 
-def cmd_telegram(args: argparse.Namespace) -> int:
+def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from telegram import Update
@@ -187,19 +92,18 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     from advisor.channels.webhook import serve_webhook
     from advisor.service import build_service
 
-    settings = telegram_settings()
-    webhook = settings.webhook
-    options = telegram_options()
-    token, api_url = settings.token, settings.api_url
+    webhook = settings.telegram.webhook
+    options = settings.options
+    token, api_url = settings.telegram.token, settings.telegram.api_url
     hide_token_in_logs(token, *([webhook.secret] if webhook else []))
     from advisor.advice import load_advisor
     from advisor.dialog import load_dialog
     from advisor.render import TEMPLATES_DIR
 
-    dialog_file = dialog_path(getattr(args, "dialog", None))
+    dialog_file = settings.dialog
     load_advisor(load_dialog(dialog_file, TEMPLATES_DIR))  # a broken dialog stops the start before the database
-    lock = instance_lock(db_path(args))
-    service = build_service(db_path(args), dialog_file)
+    lock = instance_lock(settings.db)
+    service = build_service(settings.db, dialog_file)
     app = build_application(service, token, api_url, options)
     try:
         if webhook is not None:
@@ -240,13 +144,13 @@ def print_problems(error: DialogError) -> int:
     return EXIT_ERROR
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.advice import load_advisor
     from advisor.dialog import load_dialog
     from advisor.engine import Engine
     from advisor.render import TEMPLATES_DIR, Renderer
 
-    path = dialog_path(args.file)
+    path = settings.dialog
     try:
         dialog = load_dialog(path, TEMPLATES_DIR)
         advisor = load_advisor(dialog)
@@ -321,14 +225,14 @@ def run_cases(dialog: Any, advisor: Any, path: Path) -> int:
     return EXIT_ERROR if failed else 0
 
 
-def cmd_diagram(args: argparse.Namespace) -> int:
+def cmd_diagram(args: argparse.Namespace, settings: Settings) -> int:
     from transitions.extensions import GraphMachine
 
     from advisor.dialog import load_dialog
     from advisor.engine import build_machine
     from advisor.render import TEMPLATES_DIR
 
-    dialog = load_dialog(dialog_path(args.file), TEMPLATES_DIR)
+    dialog = load_dialog(settings.dialog, TEMPLATES_DIR)
     holder = type("Dialog", (), {})()
     build_machine(dialog, GraphMachine, model=holder, graph_engine="mermaid", show_conditions=True,
                   title=dialog.title)
@@ -336,11 +240,11 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_existing_store(args: argparse.Namespace):
+def open_existing_store(settings: Settings):
     """The store, or None when the database file does not exist yet (nothing stored: nothing to show)."""
     from advisor.store import Store
 
-    path = db_path(args)
+    path = settings.db
     return Store.open(path, read_only=True) if Path(path).exists() else None
 
 
@@ -366,12 +270,12 @@ class Progress:
             print(f"{self.verb} {self.done:,} of {self.total:,}", end=end, file=sys.stderr, flush=True)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.export import write_json
     from advisor.reports import csv_row, write_csv, write_jsonl
 
     filters = filters_from(args)
-    store = open_existing_store(args)
+    store = open_existing_store(settings)
     try:
         progress = Progress(store.count(filters) if store else 0, "exported")
 
@@ -408,12 +312,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_summaries(args: argparse.Namespace) -> int:
+def cmd_summaries(args: argparse.Namespace, settings: Settings) -> int:
     from tabulate import tabulate
 
     from advisor.reports import TABLE_HEADERS, table_rows
 
-    store = open_existing_store(args)
+    store = open_existing_store(settings)
     if store is None:
         print("No conversations stored yet.")
         return 0
@@ -432,11 +336,11 @@ def cmd_summaries(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.render import build_environment
     from advisor.reports import contact_of, printable
 
-    store = open_existing_store(args)
+    store = open_existing_store(settings)
     if store is None:
         raise AdvisorError(f"no conversation {args.id}: nothing is stored yet")
     try:
@@ -453,7 +357,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_link(args: argparse.Namespace) -> int:
+def cmd_link(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.reports import REF_PART, deep_link
 
     if args.web:
@@ -471,20 +375,19 @@ def cmd_link(args: argparse.Namespace) -> int:
         return 0
     username = args.username
     if not username:
-        username = bot_username()
+        username = bot_username(settings)
     print(deep_link(username, args.ref, args.campaign))
     return 0
 
 
-def bot_username() -> str:
+def bot_username(settings: Settings) -> str:
     """The bot's username, asked from the Bot API (getMe) with TELEGRAM_BOT_TOKEN."""
     import asyncio
 
     from telegram import Bot
     from telegram.error import InvalidToken, NetworkError
 
-    settings = telegram_settings(require_webhook=False)
-    token, api_url = settings.token, settings.api_url
+    token, api_url = settings.telegram_polling.token, settings.telegram_polling.api_url
 
     async def ask() -> str:
         async with Bot(token, base_url=f"{api_url}/bot") as bot:
@@ -499,19 +402,15 @@ def bot_username() -> str:
                            f"{str(error).replace(token, '<token>')}") from None
 
 
-def cmd_review(args: argparse.Namespace) -> int:
+def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.channels.review import build_review_app
     from advisor.service import build_service
 
-    token = os.environ.get("ADVISOR_REVIEW_TOKEN", "").strip()
-    if not token:
-        raise AdvisorError("ADVISOR_REVIEW_TOKEN is not set: choose a long random token, export it, and give it "
-                           "to the reviewers (e.g. export ADVISOR_REVIEW_TOKEN=$(python3 -c 'import secrets; "
-                           "print(secrets.token_urlsafe(24))'))")
-    if len(token) < 16:
+    token = settings.review_token
+    if settings.review_token_is_short:
         print("warning: ADVISOR_REVIEW_TOKEN is shorter than 16 characters; anyone who guesses it reads every "
               "conversation", file=sys.stderr)
-    service = build_service(db_path(args), dialog_path(None))
+    service = build_service(settings.db, settings.dialog)
     try:
         serve_http(build_review_app(service, token, behind_proxy=args.behind_proxy), args.host, args.port,
                    "Review dashboard")
@@ -520,13 +419,13 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_web(args: argparse.Namespace) -> int:
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.channels.telegram import CARDS_PER_PERSON_A_DAY
     from advisor.channels.web import build_web_app
     from advisor.service import build_service
 
-    service = build_service(db_path(args), dialog_path(args.dialog))
-    if telegram_options().sales_chat_id is not None:  # the Telegram bot's process sends the cards
+    service = build_service(settings.db, settings.dialog)
+    if settings.options.sales_chat_id is not None:  # the Telegram bot's process sends the cards
         service.cards_per_person_a_day = CARDS_PER_PERSON_A_DAY
     try:
         serve_http(build_web_app(service, behind_proxy=args.behind_proxy), args.host, args.port, "Web chat")
@@ -560,11 +459,11 @@ def serve_http(app, host: str, port: int, what: str) -> None:
     asyncio.run(serve())
 
 
-def cmd_default(args: argparse.Namespace) -> int:
-    if os.environ.get("TELEGRAM_BOT_TOKEN"):
-        return cmd_telegram(args)
+def cmd_default(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.environ.get("TELEGRAM_BOT_TOKEN"):
+        return cmd_telegram(args, settings)
     args.user = args.ref = args.dialog = None
-    return cmd_console(args)
+    return cmd_console(args, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -692,12 +591,13 @@ def add_filters(parser: argparse.ArgumentParser, status: bool = False, search: b
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("ADVISOR_LOG_LEVEL", "WARNING").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("transitions").setLevel(logging.WARNING)  # a line per transition: noise, not news
     args = build_parser().parse_args(argv)
+    dialog = getattr(args, "dialog", None) or getattr(args, "file", None)  # --dialog, or check's FILE
+    settings = Settings.read(os.environ, db=args.db, dialog=dialog)
     try:
-        return int(args.func(args))
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("transitions").setLevel(logging.WARNING)  # a line per transition: noise, not news
+        return int(args.func(args, settings))
     except DialogError as error:
         for line in error.errors:
             print(f"error: {line}", file=sys.stderr)

@@ -18,10 +18,9 @@ from advisor.dialog import Dialog, load_dialog
 from advisor.engine import Engine, Step
 from advisor.people import People
 from advisor.render import TEMPLATES_DIR, Renderer
+from advisor.settings import DEFAULT_DIALOG as DEFAULT_DIALOG
+from advisor.settings import DIALOGS_DIR as DIALOGS_DIR
 from advisor.store import Conversation, Store, Turn
-
-DIALOGS_DIR = Path(__file__).resolve().parent.parent / "dialogs"
-DEFAULT_DIALOG = DIALOGS_DIR / "outsourcing.yaml"
 
 
 @dataclass(frozen=True)

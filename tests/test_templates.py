@@ -58,7 +58,7 @@ def test_every_template_file_is_used_by_a_test(renderer):
     """A new template needs a test that renders it: add it here once it has one."""
     names = {str(p.relative_to(TEMPLATES_DIR)) for p in TEMPLATES_DIR.rglob("*") if p.is_file()}
     assert names == {"phrases.txt", "hints.txt", "messages.txt", "question.txt", "question.html",
-                     "recommendation.txt", "recommendation.html", "summary.txt", "telegram.html",
+                     "recommendation.txt", "recommendation.html", "summary.txt", "telegram.html", "show.txt",
                      "report.html", "report.txt", "drivers_chart.html", "review/base.html", "review/login.html",
                      "review/list.html", "review/conversation.html", "review/funnel.html",
                      "review/words.txt", "transcript.txt",

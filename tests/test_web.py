@@ -213,6 +213,7 @@ def test_a_web_lead_reaches_the_sales_chat_through_the_telegram_bot_and_the_dash
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         listed = httpx.get(dashboard.url + "/?ref=carol", headers=bearer)
         assert listed.status_code == 200 and "Maria Lopez" in listed.text and ">carol<" in listed.text
+        assert "<th>Channel</th>" in listed.text and "<td>web</td>" in listed.text
         page = httpx.get(dashboard.url + "/conversations/1", headers=bearer)
         assert page.status_code == 200 and "web · user" in page.text and "ref carol" in page.text
     finally:

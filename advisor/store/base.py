@@ -31,6 +31,7 @@ class StoreBase:
         # emptying the write-ahead log after a wipe, off the caller's thread, until it works
         self._truncate_lock = threading.Lock()
         self._truncate_wanted = False
+        self._optimize_wanted = False  # the search index to merge first (off the event loop, in the bot)
         self._truncating: threading.Thread | None = None
         self._closing = threading.Event()
 

@@ -1,4 +1,5 @@
-"""What the people running the Telegram channel configure, and the channel's fixed numbers."""
+"""The Telegram channel's fixed numbers, and what its people configure (``Options``, read in
+``advisor/settings.py``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from advisor.settings import Options as Options
 
 log = logging.getLogger(__name__)
 
@@ -17,18 +20,6 @@ ALERT_POLL_SECONDS = 5.0  # how often cards queued by another process (the web c
 CARDS_PER_PERSON_A_DAY = 3  # lead cards one person's conversations may make in 24 hours (forged floods)
 REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 COMMANDS = ("start", "back", "restart", "summary", "privacy", "forget", "help")
-
-
-@dataclass(frozen=True)
-class Options:
-    """What the people running the bot configure (see bot.py for the environment variables)."""
-
-    sales_chat_id: int | None = None  # lead alerts go there
-    admin_ids: frozenset[int] = frozenset()  # may use /stats, /leads, /lead, /export
-    nudge_after: float | None = 24 * 3600  # seconds idle before the one reminder; None: never
-    abandon_after: float = 7 * 24 * 3600  # seconds idle before a conversation counts as abandoned
-    retention_days: float | None = None  # transcripts untouched this long are deleted; None: kept
-    chat_burst: int = 20  # messages one private chat may get at once before the one-a-second pace
 
 
 class HasBot(Protocol):
