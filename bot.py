@@ -256,23 +256,9 @@ def filters_from(args: argparse.Namespace):
                    since=parse_since(getattr(args, "since", None)), search=getattr(args, "search", None))
 
 
-class Progress:
-    """``exported 1,000 of 12,000`` on standard error, for work long enough to wonder about."""
-
-    def __init__(self, total: int, verb: str, every: int = 1000):
-        self.total, self.verb, self.every, self.done = total, verb, every, 0
-        self.shown = total >= every
-
-    def tick(self) -> None:
-        self.done += 1
-        if self.shown and (self.done % self.every == 0 or self.done == self.total):
-            end = "\n" if self.done == self.total or not sys.stderr.isatty() else "\r"
-            print(f"{self.verb} {self.done:,} of {self.total:,}", end=end, file=sys.stderr, flush=True)
-
-
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.export import write_json
-    from advisor.reports import csv_row, write_csv, write_jsonl
+    from advisor.reports import Progress, csv_row, write_csv, write_jsonl
 
     filters = filters_from(args)
     store = open_existing_store(settings)
@@ -355,6 +341,18 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         conversation=conversation, contact=contact, contact_parts=parts, review=review, turns=turns)
     print(printable(text.strip("\n")))  # what people typed may hold terminal escapes
     return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from advisor.lab_cli import replay_command
+
+    return replay_command(args, settings)
+
+
+def cmd_mark(args: argparse.Namespace, settings: Settings) -> int:
+    from advisor.lab_cli import mark_command
+
+    return mark_command(args, settings)
 
 
 def cmd_link(args: argparse.Namespace, settings: Settings) -> int:
@@ -527,6 +525,40 @@ def build_parser() -> argparse.ArgumentParser:
     add_filters(summaries, status=True, search=True)
     summaries.add_argument("--limit", type=positive_int, default=50, help="show at most this many (default: 50)")
     summaries.set_defaults(func=cmd_summaries)
+
+    replay = commands.add_parser(
+        "replay", help="what candidate advice rules would change for the conversations stored",
+        description="Re-run the stored answers of each conversation through candidate advice rules (and dialog) "
+        "and show what would change: verdict, readiness score, profile, tasks and their approach, engagement "
+        "model, net cash. Exact and deterministic; writes nothing to the database.")
+    replay.add_argument("--rules", required=True, help="the candidate advice rules file (YAML)")
+    replay.add_argument("--dialog", dest="candidate_dialog",
+                        help="a candidate dialog file (default: the current one, $ADVISOR_DIALOG or "
+                        "dialogs/outsourcing.yaml)")
+    replay.add_argument("--baseline", choices=["stored", "current"], default="stored",
+                        help="compare with what each person was told (stored, the default) or with what the "
+                        "current rules give for the same answers (current)")
+    add_filters(replay, status=True)
+    replay.add_argument("--format", choices=["table", "json"], default="table", help="output format (default: table)")
+    replay.add_argument("--all", action="store_true", help="list every conversation, not only those that change")
+    replay.set_defaults(func=cmd_replay)
+
+    mark = commands.add_parser(
+        "mark", help="a reviewer's verdict on one conversation's advice",
+        description="Mark one conversation's advice as agreed or disagreed with; on a disagree, say what you "
+        "expected, so that replay and calibrate can measure the rules against it.")
+    mark.add_argument("id", type=int, help="the conversation's id (see summaries)")
+    verdict = mark.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--agree", action="store_true", help="the advice is right")
+    verdict.add_argument("--disagree", action="store_true", help="the advice is wrong")
+    mark.add_argument("--expected-verdict", choices=["hand_over", "prepare_first", "not_now"],
+                      help="the verdict you expected")
+    mark.add_argument("--expected-profile", help="the profile you expected (reactive, tactical, strategic)")
+    mark.add_argument("--expected-approach", action="append", metavar="TASK=APPROACH",
+                      help="a task's approach you expected, e.g. bookkeeping=managed_service (repeatable)")
+    mark.add_argument("--note", help="a note (replaces the conversation's note)")
+    mark.add_argument("--tag", action="append", help="a tag to add (repeatable)")
+    mark.set_defaults(func=cmd_mark)
 
     show = commands.add_parser("show", help="one conversation: summary, score drivers, transcript",
                                description="Show one conversation: its summary, the drivers of its score "

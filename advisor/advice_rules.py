@@ -8,6 +8,8 @@ the cash and capacity estimate is ``advisor.advice_cash``'s.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +105,7 @@ class Capacity:
 
 @dataclass(frozen=True)
 class Rules:
-    version: int
+    version: str  # "<the file's version>-<a hash of its content>": see rules_version()
     base: float
     drivers: tuple[Rule, ...]
     profiles: tuple[Threshold, ...]
@@ -266,6 +268,15 @@ class _Reader:
         )
 
 
+def rules_version(version: int, data: Any) -> str:
+    """``2-1a2b3c4d5e6f``: the file's ``version``, then a hash of its content read as data (numbers,
+    conditions and the ids that name the wording), so that any change of a weight, threshold or
+    rule gives another version, while comments, layout and the wording's sentences (in templates/)
+    do not. Every recommendation keeps the version that made it."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return f"{version}-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+
+
 def load_rules(path: Path, dialog: Dialog) -> Rules:
     """Load and validate the advice rules for ``dialog``; raise DialogError listing every problem."""
     data = read_yaml(path)
@@ -327,7 +338,7 @@ def load_rules(path: Path, dialog: Dialog) -> Rules:
         version = 1
 
     rules = Rules(
-        version=version,
+        version=rules_version(version, data),
         base=r.number(readiness, "base", "readiness"),
         drivers=r.rules(readiness.get("drivers"), "readiness.drivers"),
         profiles=r.thresholds(data.get("profiles"), "profiles"),

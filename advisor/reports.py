@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
@@ -168,3 +169,17 @@ def table_rows(conversations: Iterable[Conversation]) -> list[list[Any]]:
 
 
 TABLE_HEADERS = ["id", "started", "channel", "ref", "status", "score", "profile", "top functions", "name"]
+
+
+class Progress:
+    """``exported 1,000 of 12,000`` on standard error, for work long enough to wonder about."""
+
+    def __init__(self, total: int, verb: str, every: int = 1000) -> None:
+        self.total, self.verb, self.every, self.done = total, verb, every, 0
+        self.shown = total >= every
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.shown and (self.done % self.every == 0 or self.done == self.total):
+            end = "\n" if self.done == self.total or not sys.stderr.isatty() else "\r"
+            print(f"{self.verb} {self.done:,} of {self.total:,}", end=end, file=sys.stderr, flush=True)

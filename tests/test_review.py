@@ -712,7 +712,7 @@ async def test_a_review_without_the_forms_xsrf_is_refused(dash: Dash):
     crossed = await reviewer.post("/conversations/1/review", data={**data, "_xsrf": foreign})
     assert crossed.status_code == 403
     assert dash.service.store.review(1) == {"reviewed": False, "tags": [], "note": "", "verdict": None,
-                                            "updated_at": None}
+                                            "expected": None, "updated_at": None}
 
 
 async def test_a_review_with_the_forms_xsrf_is_saved(dash: Dash):

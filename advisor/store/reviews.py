@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from advisor import AdvisorError
@@ -48,18 +48,22 @@ class ReviewsMixin(StoreBase):
         return {question: int(count) for question, count in rows}
 
     def save_review(self, conversation_id: int, reviewed: bool, tags: Sequence[str], note: str,
-                    verdict: str | None) -> None:
-        """A reviewer's marks on one conversation (replacing earlier ones)."""
+                    verdict: str | None, expected: Mapping[str, Any] | None = None) -> None:
+        """A reviewer's marks on one conversation (replacing earlier ones). ``expected``: on a disagree,
+        what the reviewer expected instead (checked by the caller against the rules); kept only then."""
         if verdict not in (None, *VERDICTS):
             raise AdvisorError(f"verdict must be one of {', '.join(VERDICTS)}")
         self.get(conversation_id)  # raises for an unknown id
+        kept = json.dumps(dict(expected), ensure_ascii=False, sort_keys=True) \
+            if expected and verdict == "disagree" else None
         self.db.execute(
-            "INSERT INTO reviews (conversation_id, reviewed, tags, note, verdict, updated_at)"
-            " VALUES (:id, :reviewed, :tags, :note, :verdict, :at) ON CONFLICT (conversation_id) DO UPDATE SET"
+            "INSERT INTO reviews (conversation_id, reviewed, tags, note, verdict, expected, updated_at)"
+            " VALUES (:id, :reviewed, :tags, :note, :verdict, :expected, :at)"
+            " ON CONFLICT (conversation_id) DO UPDATE SET"
             " reviewed = excluded.reviewed, tags = excluded.tags, note = excluded.note,"
-            " verdict = excluded.verdict, updated_at = excluded.updated_at",
+            " verdict = excluded.verdict, expected = excluded.expected, updated_at = excluded.updated_at",
             {"id": conversation_id, "reviewed": int(reviewed), "tags": json.dumps(list(tags), ensure_ascii=False),
-             "note": note, "verdict": verdict, "at": now()},
+             "note": note, "verdict": verdict, "expected": kept, "at": now()},
         )
 
     def review(self, conversation_id: int) -> dict[str, Any]:
@@ -71,11 +75,14 @@ class ReviewsMixin(StoreBase):
         return {row["conversation_id"]: _review(row) for row in self.db.query("SELECT * FROM reviews")}
 
 
-NO_REVIEW: dict[str, Any] = {"reviewed": False, "tags": [], "note": "", "verdict": None, "updated_at": None}
+NO_REVIEW: dict[str, Any] = {"reviewed": False, "tags": [], "note": "", "verdict": None, "expected": None,
+                             "updated_at": None}
 
 
 def _review(row: dict[str, Any] | None) -> dict[str, Any]:
     if row is None:
         return {**NO_REVIEW, "tags": []}
     return {"reviewed": bool(row["reviewed"]), "tags": json.loads(row["tags"] or "[]"),
-            "note": row["note"] or "", "verdict": row["verdict"], "updated_at": row["updated_at"]}
+            "note": row["note"] or "", "verdict": row["verdict"],
+            "expected": json.loads(row["expected"]) if row.get("expected") else None,
+            "updated_at": row["updated_at"]}

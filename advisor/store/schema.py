@@ -133,6 +133,13 @@ def m008_ids_never_reused_and_cards_counted(db: Database) -> None:
     cards.create_index(["at"])
 
 
+@migrations()
+def m009_what_reviewers_expected(db: Database) -> None:
+    """What a reviewer who disagreed expected instead (``{"verdict", "profile", "approaches": {task:
+    approach}}``, each part optional), so that the advice lab can measure and tune the rules against it."""
+    db.table("reviews").add_column("expected", str)
+
+
 def _check_schema(db: Database, name: str) -> None:
     """Refuse a database of a newer advisor (it would be served with apologies, or changed) and a
     SQLite file of another program (it would gain the advisor's tables)."""
@@ -150,4 +157,4 @@ def _check_schema(db: Database, name: str) -> None:
                            f"this one knows {len(known)}): upgrade this one to use it")
 
 
-SCHEMA_VERSION = 8  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
+SCHEMA_VERSION = 9  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
