@@ -355,6 +355,12 @@ def cmd_mark(args: argparse.Namespace, settings: Settings) -> int:
     return mark_command(args, settings)
 
 
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from advisor.calibrate import calibrate_command
+
+    return calibrate_command(args, settings)
+
+
 def cmd_link(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.reports import REF_PART, deep_link
 
@@ -559,6 +565,18 @@ def build_parser() -> argparse.ArgumentParser:
     mark.add_argument("--note", help="a note (replaces the conversation's note)")
     mark.add_argument("--tag", action="append", help="a tag to add (repeatable)")
     mark.set_defaults(func=cmd_mark)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="propose advice rules that agree better with the reviewers' marks",
+        description="Propose a candidate advice rules file that raises agreement with the reviewers' marks: "
+        "bounded changes to weights and thresholds only, the smallest that helps, checked on held-out marks. "
+        "Writes the file and prints its replay; applies nothing.")
+    calibrate.add_argument("--out", required=True, help="where to write the candidate rules file")
+    calibrate.add_argument("--rules", help="the rules to start from (default: the dialog's own advice rules)")
+    calibrate.add_argument("--holdout", type=float, default=0.3,
+                           help="the share of marks kept aside to check the candidate on (default: 0.3)")
+    calibrate.add_argument("--seed", type=int, default=0, help="which marks are held out (default: 0)")
+    calibrate.set_defaults(func=cmd_calibrate)
 
     show = commands.add_parser("show", help="one conversation: summary, score drivers, transcript",
                                description="Show one conversation: its summary, the drivers of its score "
