@@ -22,7 +22,8 @@ from advisor.dialog import Dialog, DialogError, read_yaml
 from advisor.engine import Engine, Step
 from advisor.render import SCREEN_WORDS, Renderer, screen_text
 
-EXPECTATIONS = ("verdict", "approaches", "tensions", "read_back", "cash", "profile", "safeguards")
+EXPECTATIONS = ("verdict", "approaches", "tensions", "read_back", "cash", "profile", "safeguards", "says",
+                "never_says")
 CASH_SIGNS = ("more", "less", "about_same", "none")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -65,6 +66,10 @@ def load_cases(path: Path, dialog: Dialog) -> list[Case]:
                 errors.append(f"{at}.expect.{key}: unknown (known: {', '.join(EXPECTATIONS)})")
         if expect.get("verdict") not in VERDICTS:
             errors.append(f"{at}.expect.verdict: expected one of {', '.join(VERDICTS)}")
+        for key in ("says", "never_says"):
+            phrases = expect.get(key, [])
+            if not isinstance(phrases, list) or not all(isinstance(t, str) for t in phrases):
+                errors.append(f"{at}.expect.{key}: expected a list of phrases")
         if "cash" in expect and expect["cash"] not in CASH_SIGNS:
             errors.append(f"{at}.expect.cash: expected one of {', '.join(CASH_SIGNS)}")
         cases.append(Case(raw["id"], str(raw.get("description", "")), dict(answers), dict(expect)))
@@ -152,6 +157,13 @@ class CaseRunner:
             safeguards = sorted(g["id"] for g in rec["safeguards"])
             if safeguards != sorted(expect["safeguards"] or []):
                 problems.append(f"safeguards {safeguards}, expected {sorted(expect['safeguards'] or [])}")
+        screen = " ".join(screen_text(self.renderer.recommendation(rec, "txt")).split())
+        for phrase in expect.get("says") or ():
+            if " ".join(phrase.split()) not in screen:
+                problems.append(f"the screen does not say {phrase!r}")
+        for phrase in expect.get("never_says") or ():
+            if " ".join(phrase.split()) in screen:
+                problems.append(f"the screen says {phrase!r}")
         return problems + self.invariants(rec, step.state.answers)
 
     def invariants(self, rec: Mapping[str, Any], answers: Mapping[str, Any]) -> list[str]:

@@ -189,7 +189,9 @@ class Renderer:
         core = say(p.core_work(answers.get("core")))
         kept_beside_core = [f["name"] for f in functions if f["approach"]["id"] == "keep_in_house"
                             and f["approach"]["because"] != "core_owns"]  # the core already says the rest
-        keep_short = [core, *(_lower_name(name) for name in kept_beside_core),
+        kept_by_core = [_lower_name(f["name"]) for f in functions if f["approach"]["id"] == "keep_in_house"
+                        and f["approach"]["because"] == "core_owns"]  # named, not dropped silently
+        keep_short = [say(p.core_with(core, kept_by_core)), *(_lower_name(name) for name in kept_beside_core),
                       *(say(p.kept_short(k)) for k in advice["keep_in_house"])]
         return {
             "readiness_score": advice["readiness_score"],
