@@ -151,17 +151,17 @@ class _Reader:
 
     def number(self, data: Mapping[str, Any], key: str, where: str, default: float | None = None) -> float:
         value = data.get(key, default)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            self.fail(f"{where}.{key}", "expected a number")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not abs(value) <= LARGEST:
+            self.fail(f"{where}.{key}", f"expected a number (at most {LARGEST:,} either way)")
             return 0.0
         return float(value)
 
     def range(self, data: Mapping[str, Any], key: str, where: str) -> Range:
         value = data.get(key)
         if (not isinstance(value, list) or len(value) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value)
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= LARGEST for v in value)
                 or value[0] > value[1]):
-            self.fail(f"{where}.{key}", "expected [low, high]: two numbers from 0, the low one first")
+            self.fail(f"{where}.{key}", f"expected [low, high]: two numbers from 0 to {LARGEST:,}, the low one first")
             return (0.0, 0.0)
         return (float(value[0]), float(value[1]))
 
@@ -268,6 +268,10 @@ class _Reader:
         )
 
 
+LARGEST = 1_000_000
+"""The largest number a rule may hold (a rate, a weight): beyond it, cash sums overflow (1e308)."""
+
+
 def rules_version(version: int, data: Any) -> str:
     """``2-1a2b3c4d5e6f``: the file's ``version``, then a hash of its content read as data (numbers,
     conditions and the ids that name the wording), so that any change of a weight, threshold or
@@ -278,8 +282,19 @@ def rules_version(version: int, data: Any) -> str:
 
 
 def load_rules(path: Path, dialog: Dialog) -> Rules:
-    """Load and validate the advice rules for ``dialog``; raise DialogError listing every problem."""
+    """Load and validate the advice rules for ``dialog``; raise DialogError listing every problem.
+
+    A value of a shape no check expected (``keep_in_house: 5``, a mapping where a list of ids goes)
+    is one DialogError naming the file too, not a traceback."""
     data = read_yaml(path)
+    try:
+        return _load_rules(path, dialog, data)
+    except (TypeError, AttributeError, ValueError, KeyError) as error:
+        raise DialogError([f"{path}: a value of a shape the rules do not take ({type(error).__name__}: "
+                           f"{error}); compare it with dialogs/advice.yaml"]) from None
+
+
+def _load_rules(path: Path, dialog: Dialog, data: Any) -> Rules:
     r = _Reader(path, dialog)
     if not isinstance(data, Mapping):
         raise DialogError([f"{path}: expected a mapping with readiness, profiles, functions ..."])

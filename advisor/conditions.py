@@ -119,4 +119,9 @@ def parse_condition(raw: Any, where: str, errors: list[str]) -> Condition | None
     if kind in ("at_least", "at_most") and _number(raw[kind]) is None:
         errors.append(f"{where}.{kind}: expected a number")
         return None
+    if any(isinstance(v, (Mapping, list)) for v in _as_list(raw[kind])) or (
+            kind not in ("in", "includes_any") and isinstance(raw[kind], list)):
+        many = kind in ("in", "includes_any")
+        errors.append(f"{where}.{kind}: expected {'a value or a list of values' if many else 'one value'}")
+        return None
     return Condition(kind=kind, question=str(raw["question"]), operand=raw[kind])

@@ -113,6 +113,11 @@ def mark_command(args: argparse.Namespace, settings: Settings) -> int:
         conversation = store.get(args.id)
         if conversation.recommendation is None:
             raise AdvisorError(f"conversation {args.id} has no recommendation yet: there is nothing to mark")
+        named = [f["id"] for f in conversation.recommendation.get("functions") or () if not f.get("suggested")]
+        for task in expected.get("approaches") or {}:  # a task they did not name could never be met
+            if task not in named:
+                raise AdvisorError(f"expected approach: {task!r} is not among conversation {args.id}'s tasks "
+                                   f"({', '.join(named) or 'none'})")
         review = store.review(args.id)
         tags = _merged(review["tags"], args.tag or ())
         note = review["note"] if args.note is None else args.note

@@ -205,7 +205,7 @@ def test_marks_with_expectations_and_the_agreement_they_give(db: Path, tmp_path:
 
 def test_a_mark_replaces_the_verdict_keeps_the_note_and_adds_tags(db: Path):
     ok("mark", "4", "--disagree", "--expected-verdict", "not_now", "--expected-approach",
-       "bookkeeping=keep_in_house", "--note", "first", "--tag", "a", db=db)
+       "telemarketing=keep_in_house", "--note", "first", "--tag", "a", db=db)
     result = ok("mark", "4", "--agree", "--tag", "b", db=db)
     assert result.stderr.strip() == "conversation 4: agree"
     store = Store.open(db, read_only=True)
@@ -224,6 +224,8 @@ def test_a_mark_replaces_the_verdict_keeps_the_note_and_adds_tags(db: Path):
     (("1", "--disagree", "--expected-approach", "juggling=managed_service"), "error: expected approach: 'juggling'"),
     (("1", "--disagree", "--expected-approach", "bookkeeping=magic"), "error: expected approach for bookkeeping"),
     (("5", "--agree"), "error: conversation 5 has no recommendation yet"),
+    (("1", "--disagree", "--expected-approach", "data_entry=managed_service"),
+     "error: expected approach: 'data_entry' is not among conversation 1's tasks"),
     (("99", "--agree"), "error: no conversation 99"),
 ])
 def test_mark_errors_are_one_line_and_change_nothing(db: Path, args: tuple[str, ...], message: str):
@@ -235,6 +237,35 @@ def test_mark_errors_are_one_line_and_change_nothing(db: Path, args: tuple[str, 
 def test_mark_needs_agree_or_disagree(db: Path):
     result = run_bot("mark", "1", db=db)
     assert result.returncode == 2 and "one of the arguments --agree --disagree is required" in result.stderr
+
+
+def test_yaml_nested_too_deep_or_too_large_is_refused_before_it_is_built(db: Path, tmp_path: Path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 50_000 + "]" * 50_000 + "\n", encoding="utf-8")  # crashed PyYAML's C parser
+    assert one_error_line(run_bot("replay", "--rules", str(deep), db=db)) == (
+        f"error: {deep}: nested deeper than 40 levels: not a file the advisor reads")
+    bomb = tmp_path / "bomb.yaml"
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 12)]
+    bomb.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_bot("replay", "--rules", str(bomb), db=db)
+    assert "more than 100,000 values" in one_error_line(result)
+
+
+@pytest.mark.parametrize(("old", "new", "named"), [
+    ("keep_in_house: [goals_and_kpis, customer_relationships]", "keep_in_house: 5", "a value of a shape"),
+    ("partner_rate: [25, 45]", "partner_rate: [25, 1.0e+308]", "telemarketing.partner_rate: expected [low, high]"),
+    ("includes_any: [scale, stay_ahead, reposition, valuation]", "includes_any: [{a: 1}, stay_ahead]",
+     "includes_any: expected a value or a list of values"),
+])
+def test_rules_of_a_shape_no_check_expected_are_one_error_not_a_crash(db: Path, tmp_path: Path, old: str,
+                                                                      new: str, named: str):
+    text = RULES.read_text(encoding="utf-8")
+    assert old in text
+    rules = tmp_path / "odd.yaml"
+    rules.write_text(text.replace(old, new), encoding="utf-8")
+    result = run_bot("replay", "--rules", str(rules), db=db)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and named in result.stderr, result.stderr
 
 
 # -- the rules' version -----------------------------------------------------------------------------

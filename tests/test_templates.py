@@ -63,7 +63,8 @@ def test_every_template_file_is_used_by_a_test(renderer):
                      "review/list.html", "review/conversation.html", "review/funnel.html",
                      "review/words.txt", "transcript.txt",
                      "lab/replay.txt",  # tests/test_lab.py
-                     "review/what_if.html",  # tests/test_review_lab.py
+                     "review/what_if.html", "review/macros.html",  # tests/test_review_lab.py
+                     "lab/calibrate.txt",  # tests/test_calibrate.py
                      # the web chat's, rendered and served in tests/test_web.py
                      "web.html", "web/page.html", "web/web.js", "web/web.css"}
 

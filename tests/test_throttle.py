@@ -243,14 +243,14 @@ async def test_over_http_the_right_token_gets_in_at_once_and_from_a_guessing_add
     # 127.0.0.2 guesses on (every fourth of its guesses waits for the window) ...
     pending = asyncio.create_task(guesser.get("/export.csv"))
     await asyncio.sleep(0.1)
-    # ... a reviewer elsewhere is not held up at all, with the form or with Bearer
-    response, took = await timed(sign_in(dashboard("127.0.0.3"), TOKEN))
-    assert response.status_code == 302 and took < FAST
-    response, took = await timed(dashboard("127.0.0.4", token=TOKEN).get("/export.csv"))
-    assert response.status_code == 200 and took < FAST
+    # ... a reviewer elsewhere is not held up at all, with the form or with Bearer: in before the guess
+    response = await sign_in(dashboard("127.0.0.3"), TOKEN)
+    assert response.status_code == 302 and not pending.done()
+    response = await dashboard("127.0.0.4", token=TOKEN).get("/export.csv")
+    assert response.status_code == 200 and not pending.done()
     # a reviewer behind the guesser's address (a shared NAT) waits for the guess ahead, then gets in
-    response, took = await timed(dashboard("127.0.0.2", token=TOKEN).get("/export.csv"))
-    assert response.status_code == 200 and FAST < took < 1.0 + FAST
+    response = await dashboard("127.0.0.2", token=TOKEN).get("/export.csv")
+    assert response.status_code == 200 and pending.done()  # judged after the guess, never refused
     assert (await pending).status_code == 401
     response = await sign_in(dashboard("127.0.0.2"), TOKEN)
     assert response.status_code == 302

@@ -4,7 +4,8 @@ Tornado (which python-telegram-bot's webhooks extra already brings) serving page
 ``templates/review/`` with the advisor's one Jinja environment. Everything is behind
 ``ADVISOR_REVIEW_TOKEN``: people sign in with it once (an HttpOnly, SameSite=Strict signed cookie),
 scripts send ``Authorization: Bearer <token>``. Forms carry tornado's XSRF token; every filter goes
-to the store as a SQL parameter; every page is autoescaped.
+to the store as a SQL parameter; every page is autoescaped. The advice lab's part (a reviewer's
+expectation on a disagree, the "what if" page replaying an uploaded rules file) is in review_lab.py.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from markupsafe import Markup
-from tornado.web import Application, HTTPError
+from tornado.web import Application, HTTPError, stream_request_body
 
 from advisor import AdvisorError, reports
+from advisor.advice import Advisor, load_advisor
+from advisor.channels import review_lab as lab
 from advisor.channels.throttle import Busy, Guesses, HardenedHandler
 from advisor.service import AdvisorService
 from advisor.store import STATUSES, Filters
@@ -106,6 +109,12 @@ class Page(HardenedHandler):
     def words(self, name: str, **context: Any) -> str:
         """A short text of templates/review/words.txt."""
         return self.service.renderer.macro("review/words.txt", name, **context)
+
+    @property
+    def advisor(self) -> Advisor:
+        """The current advice rules (loaded with the app): what expectations are checked against."""
+        advisor: Advisor = self.settings["advisor"]
+        return advisor
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "text/plain; charset=utf-8")
@@ -213,13 +222,18 @@ class ConversationList(Page):
 
 class ConversationPage(Page):
     def get(self, conversation_id: str) -> None:
-        store = self.service.store
         conversation = self._conversation(conversation_id)
+        self._show(conversation, self.service.store.review(conversation.id),
+                   saved=self.get_argument("saved", "") == "1")
+
+    def _show(self, conversation: Any, review: dict[str, Any], saved: bool = False, error: str | None = None) -> None:
+        store = self.service.store
         self.page("conversation", title=self.words("title", page="conversation", id=conversation.id), nav="",
                   c=conversation,
-                  rec=conversation.recommendation, review=store.review(conversation.id),
+                  rec=conversation.recommendation, review=review,
                   contact=reports.contact_of(conversation), transcript=store.transcript(conversation.id),
-                  saved=self.get_argument("saved", "") == "1")
+                  mark=store.review(conversation.id), saved=saved, error=error,
+                  names=lab.names(self.service, self.advisor), approach_field=lab.APPROACH_FIELD)
 
     def _conversation(self, conversation_id: str) -> Any:
         try:
@@ -235,13 +249,71 @@ class ReviewForm(ConversationPage):
         if verdict not in (None, "agree", "disagree"):
             raise HTTPError(400)
         tags = [t.strip()[:40] for t in self.get_body_argument("tags", "").split(",") if t.strip()][:20]
-        self.service.store.save_review(
-            conversation.id, reviewed=self.get_body_argument("reviewed", "") == "1", tags=tags,
-            note=self.get_body_argument("note", "")[:4000], verdict=verdict)
+        reviewed, note = self.get_body_argument("reviewed", "") == "1", self.get_body_argument("note", "")[:4000]
+        fields = {name: self.get_body_argument(name, "")[:200] for name in self.request.body_arguments}
+        try:  # what the reviewer expected instead (kept by the store on a disagree only)
+            expected = lab.expected_of(fields, self.advisor, lab.reviewed_tasks(conversation.recommendation),
+                                       self.words)
+        except AdvisorError as problem:
+            self.set_status(400)
+            if self.current_user == "script":
+                self.finish({"ok": False, "error": str(problem)})
+                return
+            shown = {"reviewed": reviewed, "tags": tags, "note": note, "verdict": verdict,
+                     "expected": lab.posted_expectation(fields), "updated_at": None}
+            self._show(conversation, shown, error=str(problem))
+            return
+        self.service.store.save_review(conversation.id, reviewed=reviewed, tags=tags, note=note, verdict=verdict,
+                                       expected=expected or None)
         if self.current_user == "script":
             self.finish({"ok": True, "review": self.service.store.review(conversation.id)})
             return
         self.redirect(f"/conversations/{conversation.id}?saved=1")
+
+
+@stream_request_body
+class WhatIf(lab.UploadForm, Page):
+    """A candidate rules file replayed over the filtered conversations (advisor/channels/review_lab.py);
+    the form's body is read only once its sender is signed in (``UploadForm``)."""
+
+    def get(self) -> None:
+        filters, values, error = self.filters()
+        self._form(filters, values, [error] if error else [])
+
+    async def post(self) -> None:
+        upload = self.upload()
+        if upload.too_large:  # its _xsrf unread: the page says so, and nothing is done
+            self.set_status(413)
+            filters, values, _ = self.filters()
+            self._form(filters, values, [self.words("what_if_error", kind="too_large", limit=lab.UPLOAD_LIMIT // 1024)])
+            return
+        problems = [] if lab.read_form(upload, self.request) else [self.words("what_if_error", kind="unreadable")]
+        self.check_xsrf_cookie()
+        filters, values, error = self.filters()
+        baseline = self.get_argument("baseline", "told")
+        candidate, name, problems = lab.candidate_of(self.request.files.get("rules", []), self.service, self.words,
+                                                     [*problems, error] if error else problems)
+        if candidate is None:
+            self.set_status(400)
+            self._form(filters, values, problems, file=name, baseline=baseline)
+            return
+        try:
+            report = await lab.replay_filtered(self.service.store, filters, candidate,
+                                               self.advisor if baseline == "current" else None)
+        except lab.ReplayFailed as failed:
+            self.set_status(400)
+            self._form(filters, values, [self.words("what_if_error", kind="failed", file=name, detail=str(failed))],
+                       file=name, baseline=baseline)
+            return
+        self._form(filters, values, [], file=name, baseline=baseline, result=lab.result(report))
+
+    def _form(self, filters: Filters, values: dict[str, str], problems: list[str], file: str = "",
+              baseline: str = "told", result: dict[str, Any] | None = None) -> None:
+        self.page("what_if", title=self.words("title", page="what_if"), nav="what_if", filters=values,
+                  matching=self.service.store.count(filters), problems=problems, file=file,
+                  baseline="current" if baseline == "current" else "told", result=result,
+                  names=lab.names(self.service, self.advisor), limit_kib=lab.UPLOAD_LIMIT // 1024,
+                  shown=lab.SHOWN)
 
 
 class Funnel(Page):
@@ -280,6 +352,7 @@ def build_review_app(service: AdvisorService, token: str, behind_proxy: bool = F
     if not token:
         raise AdvisorError("ADVISOR_REVIEW_TOKEN is not set: the dashboard never runs without a token")
     args = {"service": service, "token": token}
+    advisor = load_advisor(service.dialog)  # the current rules: expectations are checked against them
     secret = hashlib.sha256(b"advisor-review-cookie:" + token.encode()).hexdigest()
     return Application(
         [
@@ -289,6 +362,7 @@ def build_review_app(service: AdvisorService, token: str, behind_proxy: bool = F
             (r"/conversations/(\d+)", ConversationPage, args),
             (r"/conversations/(\d+)/review", ReviewForm, args),
             (r"/funnel", Funnel, args),
+            (r"/what-if", WhatIf, args),
             (r"/export\.csv", CsvDownload, args),
         ],
         cookie_secret=secret,
@@ -297,6 +371,7 @@ def build_review_app(service: AdvisorService, token: str, behind_proxy: bool = F
         behind_proxy=behind_proxy,
         guesses=guesses or Guesses(),
         sessions={},  # signed-in sessions (a restart signs everyone out)
+        advisor=advisor,
         default_handler_class=NotFound,
         default_handler_args=args,
     )

@@ -12,6 +12,7 @@ Its parts, each with one job: ``schema`` (the migrations), ``records`` (what goe
 
 from __future__ import annotations
 
+from advisor.store._fast_import import sqlite_utils as _sqlite_utils  # noqa: F401 - first, see its module
 from advisor.store.base import StoreBase, log
 from advisor.store.conversations import MAX_ID, ConversationsMixin
 from advisor.store.delivery import DeliveryMixin, current_update
