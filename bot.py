@@ -26,6 +26,7 @@ from typing import Any
 
 from advisor import AdvisorError, __version__
 from advisor.dialog import DialogError
+from advisor.i18n import LANGUAGES
 from advisor.settings import DEFAULT_DB, Settings
 
 EXIT_ERROR = 1
@@ -48,7 +49,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
         stdin = sys.stdin
         if hasattr(stdin, "reconfigure"):
             stdin.reconfigure(errors="replace")  # a stray byte is an answer to re-ask, not a crash
-        console = Console(service, stdin, sys.stdout, interactive=stdin.isatty())
+        console = Console(service, stdin, sys.stdout, interactive=stdin.isatty(), language=settings.language)
         return console.run(args.user or default_user(), ref=args.ref)
     finally:
         service.store.close()
@@ -489,6 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: the OS user)")
     console.add_argument("--ref", help="a referral tag kept with a new conversation")
     console.add_argument("--dialog", help="the dialog file (default: $ADVISOR_DIALOG or dialogs/outsourcing.yaml)")
+    console.add_argument("--lang", choices=LANGUAGES, help="the language to talk in (default: $ADVISOR_LANG, "
+                         "else the locale's language if the advisor speaks it, else en)")
     console.set_defaults(func=cmd_console)
 
     telegram = commands.add_parser(
@@ -643,7 +646,7 @@ def add_filters(parser: argparse.ArgumentParser, status: bool = False, search: b
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     dialog = getattr(args, "dialog", None) or getattr(args, "file", None)  # --dialog, or check's FILE
-    settings = Settings.read(os.environ, db=args.db, dialog=dialog)
+    settings = Settings.read(os.environ, db=args.db, dialog=dialog, language=getattr(args, "lang", None))
     try:
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("transitions").setLevel(logging.WARNING)  # a line per transition: noise, not news

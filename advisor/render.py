@@ -12,6 +12,7 @@ import html
 import re
 import textwrap
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from advisor import AdvisorError
 from advisor.advice import HAND_OVER
-from advisor.dialog import Dialog
+from advisor.dialog import Dialog, Question
 from advisor.engine import Step
+from advisor.i18n import SOURCE, gettext_for, translations
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 SCREEN_WORDS = 300
@@ -35,9 +37,12 @@ SCREEN_CUTS: tuple[dict[str, Any], ...] = (
 _TAG = re.compile(r"<[^>]+>")
 
 
-def build_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
+def build_environment(templates_dir: Path = TEMPLATES_DIR, language: str = SOURCE) -> Environment:
+    """The templates' environment in ``language``: jinja2's i18n extension with that language's
+    catalog installed (``_()``, ``{% trans %}``), new-style (placeholders by name, autoescaped)."""
     env = Environment(
         loader=FileSystemLoader(str(templates_dir)),
+        extensions=["jinja2.ext.i18n"],
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -51,6 +56,8 @@ def build_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
     env.filters["wrap"] = _wrap
     env.filters["sentence"] = lambda text: str(text)[:1].upper() + str(text)[1:]
     env.filters["lowname"] = _lower_name
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["language"] = language
     return env
 
 
@@ -100,10 +107,13 @@ WEB_WORDS = ("back", "restart", "done", "send", "skip", "report", "placeholder",
 class Renderer:
     """Words for one dialog: questions, hints, the recommendation, summaries, messages."""
 
-    def __init__(self, dialog: Dialog, templates_dir: Path = TEMPLATES_DIR):
+    def __init__(self, dialog: Dialog, templates_dir: Path = TEMPLATES_DIR, language: str = SOURCE):
         self.dialog = dialog
         self.templates_dir = templates_dir
-        self.env = build_environment(templates_dir)
+        self.language = language
+        self._ = gettext_for(language)
+        self._questions: dict[int, tuple[Question, Question]] = {}  # by id(): (the question, in words)
+        self.env = build_environment(templates_dir, language)
         self.env.globals["label"] = self.label
         self._words: dict[tuple[str, str | None], str] = {}  # captions and pop-ups: the same few, often
         try:
@@ -121,7 +131,20 @@ class Renderer:
         if isinstance(value, list):
             return ", ".join(self.label(question_id, v) for v in value)
         option = question.option(str(value))
-        return option.label if option else str(value)
+        return self._(option.label) if option else str(value)
+
+    def question(self, question: Question) -> Question:
+        """``question`` in this renderer's language: its text, hint, unit and option labels."""
+        if self.language == SOURCE:
+            return question
+        cached = self._questions.get(id(question))
+        if cached is None or cached[0] is not question:
+            _ = self._
+            found = replace(question, text=_(question.text), hint=_(question.hint) if question.hint else "",
+                            unit=_(question.unit) if question.unit else "",
+                            options=tuple(replace(o, label=_(o.label)) for o in question.options))
+            cached = self._questions[id(question)] = (question, found)
+        return cached[1]
 
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context).strip("\n")
@@ -132,10 +155,11 @@ class Renderer:
         if step.kind == "finish":
             return self.recommendation(step.recommendation, fmt)
         hint = ""
+        question = None if step.question is None else self.question(step.question)
         if step.hint is not None:
             # worded in Python so an HTML template receives a plain str and escapes it
-            hint = str(self.hints.hint(step.hint, step.question)).strip()
-        return self.render(f"question.{fmt}", step=step, q=step.question, hint=hint)
+            hint = str(self.hints.hint(step.hint, question)).strip()
+        return self.render(f"question.{fmt}", step=step, q=question, hint=hint)
 
     def recommendation(self, rec: Mapping[str, Any], fmt: str = "txt") -> str:
         """The recommendation on one screen: the most of it that fits SCREEN_WORDS words.
@@ -164,10 +188,11 @@ class Renderer:
 
         functions = []
         for f in advice["functions"]:
-            fctx = {**ctx, "task": f["id"], "name": f["name"]}
+            name = self._(f["name"])  # the task's label, in this language
+            fctx = {**ctx, "task": f["id"], "name": name}
             functions.append({
                 "id": f["id"],
-                "name": f["name"],
+                "name": name,
                 "score": f["score"],
                 "suggested": f["suggested"],
                 "reasons": [say(p.reason(r["id"], fctx)) for r in f["reasons"]],

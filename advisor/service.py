@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor.advice import load_advisor
+from advisor.advice import Advisor, load_advisor
 from advisor.dialog import Dialog, load_dialog
 from advisor.engine import Engine, Step
+from advisor.i18n import LANGUAGES, SOURCE
 from advisor.people import People
 from advisor.render import TEMPLATES_DIR, Renderer
 from advisor.settings import DEFAULT_DIALOG as DEFAULT_DIALOG
@@ -35,31 +36,58 @@ class Outcome:
 
 
 class AdvisorService(People):
-    def __init__(self, dialog: Dialog, engine: Engine, renderer: Renderer, store: Store):
+    def __init__(self, dialog: Dialog, engine: Engine, renderer: Renderer, store: Store,
+                 advisor: Advisor | None = None):
         self.dialog = dialog
-        self.engine = engine
+        self.engine = engine  # in English, the source language; speaking() gives the others
         self.renderer = renderer
         self.store = store
+        self.advisor = advisor  # needed to speak another language than English
+        self._languages: dict[str, tuple[Engine, Renderer]] = {SOURCE: (engine, renderer)}
         # Lead cards: None (off), or how many of one person's conversations may make cards a day. When
         # on, a completion queues its card in the same transaction (a crash keeps both or neither).
         self.cards_per_person_a_day: int | None = None
 
-    def open(self, channel: str, user_id: str, ref: str | None = None) -> Outcome:
-        """Resume the person's conversation in progress, or begin a new one."""
+    def speaking(self, language: str) -> tuple[Engine, Renderer]:
+        """The engine and the renderer of one language: the same rules, ids and advice; its words."""
+        found = self._languages.get(language)
+        if found is None:
+            if self.advisor is None or language not in LANGUAGES:
+                return self._languages[SOURCE]
+            advisor, renderer = self.advisor, Renderer(self.dialog, self.renderer.templates_dir, language)
+            engine = Engine(self.dialog, lambda answers: renderer.explain(advisor.recommend(answers)))
+            found = self._languages[language] = (engine, renderer)
+        return found
+
+    def renderer_of(self, conversation: Conversation) -> Renderer:
+        return self.speaking(conversation.language)[1]
+
+    def open(self, channel: str, user_id: str, ref: str | None = None, language: str | None = None) -> Outcome:
+        """Resume the person's conversation in progress (in its language, or in ``language`` when one is
+        given and differs), or begin a new one (in ``language``, English when None)."""
         existing = self.store.find_open(channel, user_id)
         if existing is not None:
-            return Outcome(existing, self.engine.resume(existing.state), resumed=True)
-        return self._begin(channel, user_id, ref)
+            if language is not None and language != existing.language:
+                return self.set_language(existing, language)
+            return Outcome(existing, self.speaking(existing.language)[0].resume(existing.state), resumed=True)
+        return self._begin(channel, user_id, ref, language or SOURCE)
+
+    def set_language(self, conversation: Conversation, language: str) -> Outcome:
+        """Go on in another language: the same answers and question, its words from now on."""
+        self.store.set_language(conversation.id, language)
+        changed = self.store.get(conversation.id)
+        return Outcome(changed, self.speaking(changed.language)[0].resume(changed.state), resumed=True)
 
     def answer(self, conversation: Conversation, text: str) -> Outcome:
-        step = self.engine.answer(conversation.state, text)
+        step = self.speaking(conversation.language)[0].answer(conversation.state, text)
         said = text
         if step.hint is not None and step.hint.code == "too_long":  # refused: keep no more than the cap
             limit, typed = int(step.hint.params["limit"]), text.strip()
-            said = self._said("refused", typed=typed[:limit], length=len(typed), limit=limit)
+            said = self._said(conversation, "refused", typed=typed[:limit], length=len(typed), limit=limit)
         if step.accepted is not None:  # "3" is kept as typed, with what it meant
-            meant = self.describe(conversation.state.current, step.accepted)
-            said = text if text.strip() == meant else self._said("typed_as", typed=text.strip(), meant=meant)
+            meant = self.describe(conversation.state.current, step.accepted, conversation)
+            said = text if text.strip() == meant else self._said(conversation, "typed_as", typed=text.strip(),
+                                                                 meant=meant)
         return self._commit(conversation, step, Turn("person", said, conversation.state.current))
 
     def recommendation_of(self, conversation: Conversation) -> dict[str, Any] | None:
@@ -68,7 +96,7 @@ class AdvisorService(People):
         stored = conversation.recommendation
         if stored is None or "verdict" in stored:
             return stored
-        rec = dict(self.engine.resume(conversation.state).recommendation)
+        rec = dict(self.speaking(conversation.language)[0].resume(conversation.state).recommendation)
         if "contact" in stored:
             rec["contact"] = stored["contact"]
         return rec
@@ -83,57 +111,63 @@ class AdvisorService(People):
             conversation = self.store.get(conversation_id)
             rec = self.recommendation_of(conversation)
             if conversation.summary is not None and rec is not None:
-                self.store.set_summary(conversation_id, self.renderer.summary(rec, conversation.state.answers))
+                summary = self.renderer_of(conversation).summary(rec, conversation.state.answers)
+                self.store.set_summary(conversation_id, summary)
         if ids:
             self.store.wipe()
         return len(ids)
 
-    def describe(self, question_id: str, value: Any) -> str:
-        """An answer as a person reads it: option labels, or the contact details given."""
+    def describe(self, question_id: str, value: Any, conversation: Conversation | None = None) -> str:
+        """An answer as a person reads it (in the conversation's language): option labels, or the
+        contact details given."""
         if isinstance(value, dict):
             return ", ".join(str(v) for k, v in value.items() if k in ("name", "email", "phone") and v)
-        return self.renderer.label(question_id, value)
+        renderer = self.renderer if conversation is None else self.renderer_of(conversation)
+        return renderer.label(question_id, value)
 
     def choose(self, conversation: Conversation, values: list[str]) -> Outcome:
-        step = self.engine.choose(conversation.state, values)
-        label = self.renderer.label(conversation.state.current, values)
+        engine, renderer = self.speaking(conversation.language)
+        step = engine.choose(conversation.state, values)
+        label = renderer.label(conversation.state.current, values)
         return self._commit(conversation, step, Turn("person", label, conversation.state.current))
 
     def toggle(self, conversation: Conversation, value: str) -> Outcome:
-        step = self.engine.toggle(conversation.state, value)
-        label = self.renderer.label(conversation.state.current, value)
-        said = self._said("toggled", label=label)
+        engine, renderer = self.speaking(conversation.language)
+        step = engine.toggle(conversation.state, value)
+        label = renderer.label(conversation.state.current, value)
+        said = self._said(conversation, "toggled", label=label)
         return self._commit(conversation, step, Turn("person", said, conversation.state.current), log=False)
 
     def confirm(self, conversation: Conversation) -> Outcome:
         """The answer that was read back is right: keep it and go on."""
         pending = conversation.state.pending
-        step = self.engine.confirm(conversation.state)
-        what = self.describe(conversation.state.current, pending["value"]) if pending else ""
-        said = self._said("confirmed", what=what)
+        step = self.speaking(conversation.language)[0].confirm(conversation.state)
+        what = self.describe(conversation.state.current, pending["value"], conversation) if pending else ""
+        said = self._said(conversation, "confirmed", what=what)
         return self._commit(conversation, step, Turn("person", said, conversation.state.current))
 
     def back(self, conversation: Conversation) -> Outcome:
-        step = self.engine.back(conversation.state)
-        said = self._said("command", command="back")
+        step = self.speaking(conversation.language)[0].back(conversation.state)
+        said = self._said(conversation, "command", command="back")
         return self._commit(conversation, step, Turn("person", said, conversation.state.current))
 
     def skip(self, conversation: Conversation) -> Outcome:
-        step = self.engine.skip(conversation.state)
-        said = self._said("command", command="skip")
+        step = self.speaking(conversation.language)[0].skip(conversation.state)
+        said = self._said(conversation, "command", command="skip")
         return self._commit(conversation, step, Turn("person", said, conversation.state.current))
 
     def restart(self, conversation: Conversation) -> Outcome:
         """Abandon this conversation and begin a new one for the same person and ref."""
-        said = self._said("command", command="restart")
+        said = self._said(conversation, "command", command="restart")
         self.store.abandon(conversation.id, [Turn("person", said, conversation.state.current)])
-        return self._begin(conversation.channel, conversation.user_id, conversation.ref)
+        return self._begin(conversation.channel, conversation.user_id, conversation.ref, conversation.language)
 
-    def _begin(self, channel: str, user_id: str, ref: str | None) -> Outcome:
-        step = self.engine.start()
+    def _begin(self, channel: str, user_id: str, ref: str | None, language: str = SOURCE) -> Outcome:
+        engine, renderer = self.speaking(language)
+        step = engine.start()
         conversation = self.store.begin(
             channel, user_id, step.state, self.dialog.id, self.dialog.version, ref=ref,
-            turns=[self._advisor_turn(step)],
+            turns=[self._advisor_turn(step, renderer)], language=renderer.language,
         )
         return Outcome(conversation, step)
 
@@ -142,29 +176,30 @@ class AdvisorService(People):
         recommendation = summary = alert = None
         if step.kind == "finish" and not conversation.state.finished:
             recommendation = step.recommendation
-            summary = self.renderer.summary(recommendation, step.state.answers)
+            summary = self.renderer_of(conversation).summary(recommendation, step.state.answers)
             if self.cards_per_person_a_day is not None:  # a lead card, in the same transaction
                 consented = any(isinstance(v, dict) and v.get("consent") for v in step.state.answers.values())
                 alert = ("expert" if consented else "completed", self.cards_per_person_a_day)
-        turns = [person, self._advisor_turn(step)] if log else [person]
+        turns = [person, self._advisor_turn(step, self.renderer_of(conversation))] if log else [person]
         alert_id = self.store.save(conversation.id, step.state, turns, recommendation=recommendation,
                                    summary=summary, alert=alert)
         return Outcome(self.store.get(conversation.id), step, completed=recommendation is not None,
                        alert_id=alert_id)
 
-    def _advisor_turn(self, step: Step) -> Turn:
+    def _advisor_turn(self, step: Step, renderer: Renderer) -> Turn:
         if step.kind == "finish":
             rec: Mapping[str, Any] = step.recommendation
             tasks = ", ".join(f"{f['name']} ({f['approach']['id']})" for f in rec["functions"])
-            text = self._said("recommendation", rec=rec, tasks=tasks)
+            text = renderer.macro("transcript.txt", "recommendation", rec=rec, tasks=tasks)
             return Turn("advisor", text, None)
         assert step.question is not None
-        text = self._said("asked", text=step.question.text, hint=step.hint.code if step.hint else None)
+        text = renderer.macro("transcript.txt", "asked", text=renderer.question(step.question).text,
+                              hint=step.hint.code if step.hint else None)
         return Turn("advisor", text, step.question.id)
 
-    def _said(self, kind: str, **context: Any) -> str:
-        """A turn as the transcript records it (templates/transcript.txt)."""
-        return self.renderer.macro("transcript.txt", kind, **context)
+    def _said(self, conversation: Conversation, kind: str, **context: Any) -> str:
+        """A turn as the transcript records it (templates/transcript.txt), in the conversation's language."""
+        return self.renderer_of(conversation).macro("transcript.txt", kind, **context)
 
 
 def build_service(db_path: str | Path, dialog_path: Path = DEFAULT_DIALOG,
@@ -174,4 +209,4 @@ def build_service(db_path: str | Path, dialog_path: Path = DEFAULT_DIALOG,
     advisor = load_advisor(dialog)
     renderer = Renderer(dialog, templates_dir)
     engine = Engine(dialog, lambda answers: renderer.explain(advisor.recommend(answers)))
-    return AdvisorService(dialog, engine, renderer, Store.open(db_path))
+    return AdvisorService(dialog, engine, renderer, Store.open(db_path), advisor)

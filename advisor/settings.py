@@ -9,6 +9,7 @@ console session never fails on a Telegram variable it does not use, and a wrong 
 ``settings.db``        ``--db``, else ``ADVISOR_DB``, else ``advisor.db``
 ``settings.dialog``    ``--dialog``, else ``ADVISOR_DIALOG``, else ``dialogs/outsourcing.yaml``
 ``settings.log_level`` ``ADVISOR_LOG_LEVEL`` (default ``WARNING``)
+``settings.language``  ``--lang``, else ``ADVISOR_LANG``, else the locale's (``LANG``...), else ``en``
 ``.telegram``          ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_API_URL`` and the webhook's ``TELEGRAM_WEBHOOK_*``
 ``.telegram_polling``  the same without the webhook (commands that only call the Bot API)
 ``.options``           what the Telegram channel does beyond the questions: ``ADVISOR_SALES_CHAT_ID``,
@@ -27,6 +28,7 @@ from functools import cached_property
 from pathlib import Path
 
 from advisor import AdvisorError
+from advisor.i18n import LANGUAGES, from_environment, pick
 
 DEFAULT_DB = "advisor.db"
 DIALOGS_DIR = Path(__file__).resolve().parent.parent / "dialogs"
@@ -75,10 +77,22 @@ class Settings:
     environ: Mapping[str, str] = field(repr=False)
     db_flag: str | None = None  # --db
     dialog_flag: str | None = None  # --dialog (or check's FILE)
+    language_flag: str | None = None  # --lang
 
     @classmethod
-    def read(cls, environ: Mapping[str, str], db: str | None = None, dialog: str | None = None) -> Settings:
-        return cls(dict(environ), db, dialog)
+    def read(cls, environ: Mapping[str, str], db: str | None = None, dialog: str | None = None,
+             language: str | None = None) -> Settings:
+        return cls(dict(environ), db, dialog, language)
+
+    @cached_property
+    def language(self) -> str:
+        """``--lang``, else ``ADVISOR_LANG``, else the locale's language if the advisor speaks it, else en."""
+        if self.language_flag:
+            return self.language_flag
+        wanted = self._get("ADVISOR_LANG")
+        if wanted and pick(wanted) is None:
+            raise AdvisorError(f"ADVISOR_LANG must be one of {', '.join(LANGUAGES)}, got {wanted!r}")
+        return from_environment(self.environ)
 
     def _get(self, name: str, default: str = "") -> str:
         return self.environ.get(name, default).strip()

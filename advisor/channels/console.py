@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from advisor.engine import Step
+from advisor.render import Renderer
 from advisor.service import AdvisorService, Outcome
 
 COMMANDS = ("back", "restart", "skip", "quit")
@@ -18,11 +19,23 @@ DETAILS = ("details", "detail", "report", "more")
 
 
 class Console:
-    def __init__(self, service: AdvisorService, stdin: TextIO, stdout: TextIO, interactive: bool):
+    def __init__(self, service: AdvisorService, stdin: TextIO, stdout: TextIO, interactive: bool,
+                 language: str | None = None):
         self.service = service
         self.stdin = stdin
         self.stdout = stdout
         self.interactive = interactive
+        self.language = language  # None: English for a new conversation, its own for one resumed
+        self.renderer: Renderer = service.renderer
+
+    def command(self, line: str) -> str:
+        """The console command a line is (``back``, ``restart``, ``skip``, ``quit``, ``details``), in
+        English or in the conversation's language (templates/messages.txt), or the line itself."""
+        typed = line.strip().lower()
+        for name in (*COMMANDS, "details"):
+            if typed == self.renderer.message("command_word", name=name).lower():
+                return name
+        return typed
 
     def say(self, text: str = "") -> None:
         self.stdout.write(text + "\n")
@@ -30,9 +43,9 @@ class Console:
 
     def show(self, step: Step) -> None:
         if step.kind == "finish":
-            self.say(self.service.renderer.message("finished"))
+            self.say(self.renderer.message("finished"))
             self.say()
-        self.say(self.service.renderer.step(step, "txt"))
+        self.say(self.renderer.step(step, "txt"))
 
     def read(self) -> str | None:
         if self.interactive:
@@ -47,19 +60,19 @@ class Console:
         return line
 
     def run(self, user: str, ref: str | None = None) -> int:
-        renderer = self.service.renderer
-        outcome = self.service.open("console", user, ref)
+        outcome = self.service.open("console", user, ref, self.language)
+        renderer = self.renderer = self.service.renderer_of(outcome.conversation)
         if outcome.resumed:
             self.say(renderer.message("resumed", number=outcome.step.number))
         else:
             low, high = self.service.engine.path_lengths()
-            self.say(renderer.message("welcome", title=self.service.dialog.title, count_low=low,
+            self.say(renderer.message("welcome", title=renderer._(self.service.dialog.title), count_low=low,
                                       count_high=high))
         self.say()
         self.show(outcome.step)
         while True:
             line = self.read()
-            if line is None or line.strip().lower() == "quit":
+            if line is None or self.command(line) == "quit":
                 self.say()
                 self.say(renderer.message("saved"))
                 return 0
@@ -73,17 +86,17 @@ class Console:
     def details(self, step: Step) -> None:
         """One more line after the recommendation: the word "details" shows the full report."""
         line = self.read()
-        if line is not None and line.strip().lower() in DETAILS:
+        if line is not None and (line.strip().lower() in DETAILS or self.command(line) == "details"):
             self.say()
-            self.say(self.service.renderer.render("report.txt", rec=step.recommendation))
+            self.say(self.renderer.render("report.txt", rec=step.recommendation))
 
     def handle(self, outcome: Outcome, line: str) -> Outcome:
         conversation = outcome.conversation
-        command = line.strip().lower()
+        command = self.command(line)
         if command == "back":
             return self.service.back(conversation)
         if command == "restart":
-            self.say(self.service.renderer.message("restarted"))
+            self.say(self.renderer.message("restarted"))
             return self.service.restart(conversation)
         if command == "skip":
             return self.service.skip(conversation)

@@ -26,6 +26,7 @@ class ConversationsMixin(StoreBase):
         dialog_version: int,
         ref: str | None = None,
         turns: Sequence[Turn] = (),
+        language: str = "en",
     ) -> Conversation:
         """Create a conversation with its first turns, in one transaction. Its id was never used
         before, also not by a conversation since forgotten (see m008)."""
@@ -33,18 +34,23 @@ class ConversationsMixin(StoreBase):
         with self.db.atomic():
             cursor = self.db.execute(  # the id is chosen within the write itself: two processes never clash
                 "INSERT INTO conversations (id, channel, user_id, ref, status, state, answers, context,"
-                " dialog_id, dialog_version, started_at, updated_at)"
+                " dialog_id, dialog_version, started_at, updated_at, language)"
                 " VALUES ((SELECT MAX(COALESCE((SELECT id FROM highest_ids WHERE table_name = 'conversations'), 0),"
                 "                     COALESCE((SELECT MAX(id) FROM conversations), 0)) + 1),"
                 " :channel, :user_id, :ref, 'in_progress', :state, :answers, :context,"
-                " :dialog_id, :dialog_version, :stamp, :stamp)",
-                {"channel": channel, "user_id": user_id, "ref": ref, "dialog_id": dialog_id,
+                " :dialog_id, :dialog_version, :stamp, :stamp, :language)",
+                {"channel": channel, "user_id": user_id, "ref": ref, "dialog_id": dialog_id, "language": language,
                  "dialog_version": dialog_version, "stamp": stamp, **_state_columns(state)},
             )
             conversation_id = int(cursor.lastrowid or 0)
             self._used_ids_up_to(conversation_id)
             self._add_turns(conversation_id, turns, stamp)
         return self.get(conversation_id)
+
+    def set_language(self, conversation_id: int, language: str) -> None:
+        """What the conversation is in from now on (the person chose another language)."""
+        self.db.execute("UPDATE conversations SET language = ?, updated_at = ? WHERE id = ?",
+                        [language, now(), conversation_id])
 
     def _used_ids_up_to(self, conversation_id: int) -> None:
         """Conversation ids up to this one were given: never again (inside the caller's transaction)."""

@@ -84,6 +84,7 @@ class Conversation:
     nudged_at: str | None = None
     asked_question: str | None = None
     asked_message_id: int | None = None
+    language: str = "en"  # what its questions, advice, summary and transcript are in
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Conversation:
@@ -109,6 +110,7 @@ class Conversation:
             consent_asked_at=row.get("consent_asked_at"),
             contact=json.loads(row["contact"]) if row.get("contact") else None,
             nudged_at=row.get("nudged_at"),
+            language=row.get("language") or "en",
             asked_question=row.get("asked_question"),
             asked_message_id=row.get("asked_message_id"),
         )

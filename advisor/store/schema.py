@@ -140,6 +140,13 @@ def m009_what_reviewers_expected(db: Database) -> None:
     db.table("reviews").add_column("expected", str)
 
 
+@migrations()
+def m010_language(db: Database) -> None:
+    """The language of each conversation (``en``, ``de``, ``es``): its questions, advice, summary and
+    transcript are in it. Conversations before it were all in English."""
+    db.table("conversations").add_column("language", str, not_null_default="en")
+
+
 def _check_schema(db: Database, name: str) -> None:
     """Refuse a database of a newer advisor (it would be served with apologies, or changed) and a
     SQLite file of another program (it would gain the advisor's tables)."""
@@ -157,4 +164,4 @@ def _check_schema(db: Database, name: str) -> None:
                            f"this one knows {len(known)}): upgrade this one to use it")
 
 
-SCHEMA_VERSION = 9  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
+SCHEMA_VERSION = 10  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema

@@ -1,0 +1,129 @@
+"""Languages: gettext catalogs (Babel) for every sentence a person reads, and choosing a language.
+
+The source language is English: a message's id is its English text, in the templates (jinja2's i18n
+extension, ``{% trans %}`` and ``_()``) and in the dialog (question texts, hints, option labels,
+units: extracted by ``extract_yaml``). ``pybabel`` extracts them into ``locales/messages.pot``;
+each language's catalog is ``locales/<lang>/LC_MESSAGES/messages.po``, compiled to ``.mo``::
+
+    pybabel extract -F babel.cfg -o locales/messages.pot .
+    pybabel update -i locales/messages.pot -d locales
+    pybabel compile -d locales
+
+Logic never reads a label: answers, rules and branches are ids, so a translation changes words only.
+A language's ``Translations`` is loaded once and kept per language (never a lazy proxy bound to the
+first locale asked), and each ``Renderer`` has the catalog of its own language installed.
+"""
+
+from __future__ import annotations
+
+import gettext
+import os
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+from babel.support import Translations
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+SOURCE = "en"
+LANGUAGES = ("en", "de", "es")
+"""Every language the advisor speaks; English is the source of the catalogs."""
+NAMES = {"en": "English", "de": "Deutsch", "es": "Español"}
+"""Each language in its own words, for a switcher."""
+
+
+def pick(code: str | None) -> str | None:
+    """The advisor's language for a language code or locale (``de``, ``de-AT``, ``es_ES.UTF-8``,
+    ``Deutsch``), or None when it speaks no such language."""
+    if not code:
+        return None
+    code = code.strip()
+    by_name = {name.lower(): lang for lang, name in NAMES.items()}
+    if code.lower() in by_name:
+        return by_name[code.lower()]
+    base = re.split(r"[-_.@]", code.lower(), maxsplit=1)[0]
+    return base if base in LANGUAGES else None
+
+
+def from_environment(environ: Mapping[str, str]) -> str:
+    """``ADVISOR_LANG``, else the locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``), else English."""
+    for name in ("ADVISOR_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        found = pick(environ.get(name))
+        if found:
+            return found
+    return SOURCE
+
+
+def from_accept_language(header: str | None) -> str:
+    """The first language of an HTTP ``Accept-Language`` the advisor speaks, by weight; else English."""
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        found = pick(tag)
+        if found and weight > 0:
+            ranked.append((-weight, i, found))
+    return min(ranked)[2] if ranked else SOURCE
+
+
+@cache
+def translations(language: str) -> gettext.NullTranslations:
+    """The catalog of ``language`` (English: none, the ids are the English words)."""
+    if language == SOURCE or language not in LANGUAGES:
+        return gettext.NullTranslations()
+    return Translations.load(str(LOCALES_DIR), [language], DOMAIN)
+
+
+def gettext_for(language: str) -> Any:
+    return translations(language).gettext
+
+
+# -- extraction from the dialog ------------------------------------------------------------------
+TRANSLATED_KEYS = ("title", "text", "hint", "label", "unit")
+"""The keys of a dialog file whose values a person reads (its ``examples`` are typed answers)."""
+
+
+def extract_yaml(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Mapping[str, Any]
+                 ) -> Iterator[tuple[int, str, str, list[str]]]:
+    """A Babel extractor for the dialog: every value of ``TRANSLATED_KEYS``, with its line."""
+    root = yaml.compose(fileobj.read().decode("utf-8"), Loader=yaml.SafeLoader)
+
+    def walk(node: yaml.Node | None, where: str) -> Iterator[tuple[int, str, str, list[str]]]:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = str(key.value)
+                if name in TRANSLATED_KEYS and isinstance(value, yaml.ScalarNode) and str(value.value).strip():
+                    yield value.start_mark.line + 1, "gettext", str(value.value), [f"{where}.{name}".lstrip(".")]
+                elif name not in ("keywords", "unless", "words", "examples"):
+                    yield from walk(value, f"{where}.{name}")
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                ident = _get(item, "id") or _get(item, "value") or str(i)
+                yield from walk(item, f"{where}[{ident}]")
+
+    yield from walk(root, "")
+
+
+def _get(node: yaml.Node, key: str) -> str | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if k.value == key and isinstance(v, yaml.ScalarNode):
+                return str(v.value)
+    return None
+
+
+def catalog_path(language: str) -> Path:
+    return LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def default_language() -> str:
+    return from_environment(os.environ)
