@@ -137,6 +137,22 @@ def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def check_languages() -> int:
+    """The translations of every sentence (locales/): one line per problem on standard error, exit 1."""
+    from advisor.i18n import LANGUAGES, SOURCE, check_catalogs, source_messages
+
+    root = Path(__file__).resolve().parent
+    problems = check_catalogs(root)
+    for line in problems:
+        print(line, file=sys.stderr)
+    others = ", ".join(lang for lang in LANGUAGES if lang != SOURCE)
+    if problems:
+        print(f"locales: {len(problems)} problem(s) in the translations ({others})", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"locales: OK: {len(source_messages(root))} messages translated into {others}")
+    return 0
+
+
 def print_problems(error: DialogError) -> int:
     """Every problem of a file on its own line (file: key: message), then how many; exit 1."""
     for line in error.errors:
@@ -161,7 +177,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     low, high = Engine(dialog, advisor.recommend).path_lengths()
     print(f"{path}: OK: {len(dialog.questions)} questions, {low} to {high} on any path; "
           f"advice rules {dialog.advice_path.name} OK")
-    status = 0
+    status = check_languages()
     if args.understanding is not None:
         status = run_understanding(dialog, Path(args.understanding) if args.understanding
                                    else dialog.path.parent / "understanding.yaml")

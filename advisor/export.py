@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from advisor.store import Conversation
 
 FIELDS = ("id", "channel", "user_id", "ref", "status", "started_at", "completed_at", "dialog_version",
-          "answers", "recommendation", "summary")
+          "language", "answers", "recommendation", "summary")
 
 
 def record(conversation: Conversation) -> dict[str, Any]:
@@ -26,6 +26,7 @@ def record(conversation: Conversation) -> dict[str, Any]:
         "started_at": conversation.started_at,
         "completed_at": conversation.completed_at,
         "dialog_version": conversation.dialog_version,
+        "language": conversation.language,
         "answers": dict(conversation.state.answers),
         "recommendation": recommendation,
         "summary": conversation.summary,

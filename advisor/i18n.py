@@ -5,7 +5,7 @@ extension, ``{% trans %}`` and ``_()``) and in the dialog (question texts, hints
 units: extracted by ``extract_yaml``). ``pybabel`` extracts them into ``locales/messages.pot``;
 each language's catalog is ``locales/<lang>/LC_MESSAGES/messages.po``, compiled to ``.mo``::
 
-    pybabel extract -F babel.cfg -o locales/messages.pot .
+    PYTHONPATH=. pybabel extract -F babel.cfg -o locales/messages.pot --no-wrap -c "Translators:" .
     pybabel update -i locales/messages.pot -d locales
     pybabel compile -d locales
 
@@ -127,3 +127,71 @@ def catalog_path(language: str) -> Path:
 
 def default_language() -> str:
     return from_environment(os.environ)
+
+
+# -- checking the catalogs --------------------------------------------------------------------------
+_PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+
+
+def source_messages(root: Path) -> dict[tuple[str | None, str | tuple[str, ...]], str]:
+    """Every message of the sources as ``babel.cfg`` extracts them: (context, id) -> "file:line"."""
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with open(root / "babel.cfg", encoding="utf-8") as config:
+        methods, options = parse_mapping_cfg(config)
+    found: dict[tuple[str | None, str | tuple[str, ...]], str] = {}
+    for filename, line, message, _comments, context in extract_from_dir(str(root), methods, options):
+        found.setdefault((context, message), f"{filename}:{line}")
+    return found
+
+
+def check_catalogs(root: Path, locales: Path | None = None) -> list[str]:
+    """Every problem of the catalogs, one line each naming the file, the message and the language: a
+    message of the sources with no translation (or a fuzzy one), a translation whose placeholders
+    differ from the English, a compiled catalog older than its .po."""
+    from babel.messages.mofile import read_mo
+    from babel.messages.pofile import read_po
+
+    locales = locales or root / "locales"
+    sources = source_messages(root)
+    problems: list[str] = []
+    for language in LANGUAGES:
+        if language == SOURCE:
+            continue
+        po = locales / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+        shown = po.relative_to(root) if po.is_relative_to(root) else po
+        if not po.is_file():
+            problems.append(f"{shown}: missing ({language}): "
+                            f"pybabel init -i locales/messages.pot -d locales -l {language}")
+            continue
+        with open(po, "rb") as file:
+            catalog = read_po(file, locale=language)
+        mo = po.with_suffix(".mo")
+        compiled = None
+        if mo.is_file():
+            with open(mo, "rb") as file:
+                compiled = read_mo(file)
+        stale = compiled is None
+        for (context, message), where in sources.items():
+            key = message[0] if isinstance(message, tuple) else message
+            entry = catalog.get(key, context=context)
+            english = repr(key if len(key) <= 60 else key[:57] + "...")
+            strings = entry.string if entry is not None else ""
+            texts = [str(s or "") for s in (strings if isinstance(strings, tuple | list) else (strings,))]
+            if entry is None or not all(texts) or entry.fuzzy:
+                state = "fuzzy" if entry is not None and entry.fuzzy else "no translation"
+                problems.append(f"{shown}: {where}: {english}: {state} ({language})")
+                continue
+            wanted = set(_PLACEHOLDER.findall(" ".join(message if isinstance(message, tuple) else (message,))))
+            for text in texts:
+                if set(_PLACEHOLDER.findall(text)) != wanted:
+                    problems.append(f"{shown}: {where}: {english}: the placeholders differ from the English "
+                                    f"({', '.join(sorted(wanted)) or 'none'}) ({language})")
+                    break
+            if compiled is not None and not stale:
+                done = compiled.get(key, context=context)
+                stale = done is None or done.string != entry.string
+        if stale:
+            problems.append(f"{shown.with_suffix('.mo')}: older than its .po ({language}): pybabel compile -d locales")
+    return problems

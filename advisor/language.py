@@ -9,7 +9,7 @@ replies that say yes or no to an answer read back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,13 @@ ENGLISH = Language(
     multipliers=frozenset({"hundred", "thousand"}),
     one=frozenset({"a", "an", "one"}),
 )
+
+
+# The free-text layer in German and Spanish is English's for now (English words are understood in
+# every language), with each language's own yes and no for an answer read back; typed option labels
+# are understood in the conversation's language (the engine gets the dialog in its words).
+GERMAN = replace(ENGLISH, yes=ENGLISH.yes | {"ja", "j", "jawohl", "genau", "richtig", "stimmt", "passt"},
+                 no=ENGLISH.no | {"nein", "falsch", "nee", "stimmt nicht"})
+SPANISH = replace(ENGLISH, yes=ENGLISH.yes | {"si", "sí", "s", "vale", "claro", "correcto", "exacto"},
+                  no=ENGLISH.no | {"no", "incorrecto", "no es correcto"})
+LANGUAGE_OF = {"en": ENGLISH, "de": GERMAN, "es": SPANISH}

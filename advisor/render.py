@@ -54,11 +54,19 @@ def build_environment(templates_dir: Path = TEMPLATES_DIR, language: str = SOURC
     env.filters["signed_money"] = lambda n: f"{n:+,.0f}"
     env.filters["hours"] = lambda n: f"{n:,g}"
     env.filters["wrap"] = _wrap
-    env.filters["sentence"] = lambda text: str(text)[:1].upper() + str(text)[1:]
-    env.filters["lowname"] = _lower_name
+    env.filters["sentence"] = _sentence
+    # jinja2's own lowercases the rest ("Managed Service" -> "Managed service"): wrong for German nouns
+    env.filters["capitalize"] = _sentence
+    # German writes nouns with a capital, also inside a sentence: its labels are never lowercased
+    env.filters["lowname"] = (lambda name: str(name)) if language == "de" else _lower_name
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.globals["language"] = language
     return env
+
+
+def _sentence(text: Any) -> str:
+    """The first letter in capitals, the rest as it is."""
+    return str(text)[:1].upper() + str(text)[1:]
 
 
 def _wrap(text: str, indent: int = 0, width: int = 78) -> str:
@@ -199,7 +207,7 @@ class Renderer:
                 "reason_ids": [r["id"] for r in f["reasons"]],
                 "approach": {
                     "id": f["approach"],
-                    "name": say(p.approach_name(f["approach"])).capitalize(),
+                    "name": _sentence(say(p.approach_name(f["approach"]))),
                     "why": say(p.because(f["because"], fctx)),
                     "because": f["because"],
                 },

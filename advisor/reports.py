@@ -19,7 +19,7 @@ from advisor import AdvisorError
 from advisor.export import UNSAFE, json_text, record
 from advisor.store import Conversation
 
-CSV_FIELDS = ("id", "channel", "user_id", "ref", "status", "started_at", "completed_at", "dialog_version",
+CSV_FIELDS = ("id", "channel", "user_id", "ref", "status", "started_at", "completed_at", "dialog_version", "language",
               "readiness_score", "profile", "advice_verdict", "engagement_model", "top_functions", "contact_name",
               "contact_email", "contact_phone", "reviewed", "verdict", "tags", "note", "summary", "answers")
 REF_PART = re.compile(r"^[A-Za-z0-9_]{1,40}$")
@@ -86,6 +86,7 @@ def csv_row(conversation: Conversation, review: Mapping[str, Any]) -> dict[str, 
         "started_at": conversation.started_at,
         "completed_at": conversation.completed_at or "",
         "dialog_version": conversation.dialog_version,
+        "language": conversation.language,
         "readiness_score": rec.get("readiness_score", ""),
         "profile": rec.get("profile", ""),
         "advice_verdict": rec.get("verdict") or "",

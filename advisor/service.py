@@ -9,7 +9,7 @@ shows has already been saved.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from advisor.advice import Advisor, load_advisor
 from advisor.dialog import Dialog, load_dialog
 from advisor.engine import Engine, Step
 from advisor.i18n import LANGUAGES, SOURCE
+from advisor.language import LANGUAGE_OF
 from advisor.people import People
 from advisor.render import TEMPLATES_DIR, Renderer
 from advisor.settings import DEFAULT_DIALOG as DEFAULT_DIALOG
@@ -55,7 +56,10 @@ class AdvisorService(People):
             if self.advisor is None or language not in LANGUAGES:
                 return self._languages[SOURCE]
             advisor, renderer = self.advisor, Renderer(self.dialog, self.renderer.templates_dir, language)
-            engine = Engine(self.dialog, lambda answers: renderer.explain(advisor.recommend(answers)))
+            # its questions in words of the language (a typed label is understood), the ids the same
+            questions = {qid: renderer.question(q) for qid, q in self.dialog.questions.items()}
+            engine = Engine(replace(self.dialog, questions=questions),
+                            lambda answers: renderer.explain(advisor.recommend(answers)), LANGUAGE_OF[language])
             found = self._languages[language] = (engine, renderer)
         return found
 

@@ -14,7 +14,7 @@ console session never fails on a Telegram variable it does not use, and a wrong 
 ``.telegram_polling``  the same without the webhook (commands that only call the Bot API)
 ``.options``           what the Telegram channel does beyond the questions: ``ADVISOR_SALES_CHAT_ID``,
                        ``ADVISOR_ADMIN_IDS``, ``ADVISOR_NUDGE_AFTER``, ``ADVISOR_RETENTION_DAYS``,
-                       ``ADVISOR_CHAT_BURST``
+                       ``ADVISOR_CHAT_BURST``, ``ADVISOR_SALES_LANG``
 ``.review_token``      ``ADVISOR_REVIEW_TOKEN``, the dashboard's token
 =====================  ===================================================================
 """
@@ -68,6 +68,7 @@ class Options:
     abandon_after: float = 7 * 24 * 3600  # seconds idle before a conversation counts as abandoned
     retention_days: float | None = None  # transcripts untouched this long are deleted; None: kept
     chat_burst: int = 20  # messages one private chat may get at once before the one-a-second pace
+    sales_language: str = "en"  # the lead cards' language (ADVISOR_SALES_LANG)
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,11 @@ class Settings:
         if not burst.isdecimal() or not 1 <= int(burst) <= 10000:
             raise AdvisorError(
                 f"ADVISOR_CHAT_BURST must be a whole number of messages from 1 to 10000, got {burst!r}")
+        sales_language = self._get("ADVISOR_SALES_LANG", "en")
+        if pick(sales_language) is None:
+            raise AdvisorError(f"ADVISOR_SALES_LANG must be one of {', '.join(LANGUAGES)}, got {sales_language!r}")
         return Options(
+            sales_language=pick(sales_language) or "en",
             chat_burst=int(burst),
             retention_days=float(retention) if retention else None,
             sales_chat_id=int(sales) if sales else None,

@@ -49,7 +49,7 @@ NUDGE = "I can only read text answers and button presses here."
 UNKNOWN_COMMAND = "I don't know that command."
 MESSAGE_LIMIT = 4096
 SCREEN_WORDS = 300  # the most words the recommendation takes on one screen
-COMMANDS = {"start", "restart", "back", "help", "summary", "privacy", "forget"}
+COMMANDS = {"start", "restart", "back", "help", "summary", "language", "privacy", "forget"}
 
 
 def at(qid: str) -> int:

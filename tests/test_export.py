@@ -15,7 +15,7 @@ from tests.conftest import run_bot
 from tests.test_console import FULL_WALK, FULL_WALK_ANSWERS, QUESTION_IDS, lines, no_tasks_walk, walk
 
 EXPORT_KEYS = {"id", "channel", "user_id", "ref", "status", "started_at", "completed_at", "dialog_version",
-               "answers", "recommendation", "summary"}
+               "language", "answers", "recommendation", "summary"}
 PROFILES = {"reactive", "tactical", "strategic"}
 VERDICTS = {"hand_over", "prepare_first", "not_now"}
 APPROACHES = {"strategic_partner", "managed_service", "specialist_vendor", "automate_first", "keep_in_house",
@@ -88,6 +88,7 @@ def test_export_lists_every_conversation_with_exactly_the_promised_keys(exported
         assert set(item) == EXPORT_KEYS
     assert set(FIELDS) == EXPORT_KEYS
     assert len({item["id"] for item in exported}) == 2
+    assert {item["language"] for item in exported} == {"en"}
 
 
 def test_export_records_channel_user_status_and_version(exported: list[dict[str, Any]]):

@@ -8,6 +8,7 @@ it next time. Exits 0 once the recommendation is shown.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TextIO
 
 from advisor.engine import Step
@@ -15,6 +16,12 @@ from advisor.render import Renderer
 from advisor.service import AdvisorService, Outcome
 
 COMMANDS = ("back", "restart", "skip", "quit")
+
+
+def plain(word: str) -> str:
+    """A typed word as commands compare it: lowercase, accents and umlauts left out ("atrás" = "atras")."""
+    decomposed = unicodedata.normalize("NFKD", word.strip().lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 DETAILS = ("details", "detail", "report", "more")
 
 
@@ -31,11 +38,11 @@ class Console:
     def command(self, line: str) -> str:
         """The console command a line is (``back``, ``restart``, ``skip``, ``quit``, ``details``), in
         English or in the conversation's language (templates/messages.txt), or the line itself."""
-        typed = line.strip().lower()
+        typed = plain(line)
         for name in (*COMMANDS, "details"):
-            if typed == self.renderer.message("command_word", name=name).lower():
+            if typed == plain(self.renderer.message("command_word", name=name)):
                 return name
-        return typed
+        return line.strip().lower()
 
     def say(self, text: str = "") -> None:
         self.stdout.write(text + "\n")

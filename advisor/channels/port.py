@@ -40,6 +40,7 @@ class Action:
     conversation: int | None = None
     question: str | None = None
     version: int | None = None
+    language: str | None = None  # start: the language of a new conversation (the person's last, else this)
 
 
 @dataclass(frozen=True)
@@ -68,21 +69,27 @@ class ChannelPort:
 
     def act(self, user_id: str, action: Action) -> Outcome | Refused:
         service = self.service
-        if action.kind == "start":
-            return service.open(self.channel, user_id, action.ref)
         current = self.current(user_id)
+        if action.kind == "start":
+            if current is not None:  # resumed in its own language
+                return service.open(self.channel, user_id, action.ref)
+            latest = service.store.latest(self.channel, user_id)
+            language = latest.language if latest is not None else action.language
+            return service.open(self.channel, user_id, action.ref, language)
         if action.kind == "restart":
             if current is not None:
                 return service.restart(current)
             latest = service.store.latest(self.channel, user_id)
-            return service.open(self.channel, user_id, latest.ref if latest else action.ref)
+            return service.open(self.channel, user_id, latest.ref if latest else action.ref,
+                                latest.language if latest else action.language)
         if current is None:
             return Refused("no_conversation")
         if (action.conversation is not None and action.conversation != current.id) or (
                 action.question is not None and action.question != current.state.current):
             return Refused("already_answered")
         if action.version is not None and action.version != service.dialog.version:
-            return Refused("questions_changed", Outcome(current, service.engine.resume(current.state), resumed=True))
+            engine = service.speaking(current.language)[0]
+            return Refused("questions_changed", Outcome(current, engine.resume(current.state), resumed=True))
         if action.kind == "back":
             return service.back(current)
         if action.kind == "skip":

@@ -25,6 +25,8 @@ from advisor import AdvisorError, reports
 from advisor.advice import Advisor, load_advisor
 from advisor.channels import review_lab as lab
 from advisor.channels.throttle import Busy, Guesses, HardenedHandler
+from advisor.i18n import from_accept_language
+from advisor.render import Renderer
 from advisor.service import AdvisorService
 from advisor.store import STATUSES, Filters
 
@@ -99,16 +101,21 @@ class Page(HardenedHandler):
             return
         super().check_xsrf_cookie()
 
+    @property
+    def renderer(self) -> Renderer:
+        """The dashboard in the reviewer's browser's language (Accept-Language), else English."""
+        return self.service.speaking(from_accept_language(self.request.headers.get("Accept-Language")))[1]
+
     def page(self, name: str, **context: Any) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(self.service.renderer.render(
+        self.finish(self.renderer.render(
             f"review/{name}.html", signed_in=bool(self.current_user),
             xsrf=Markup(self.xsrf_form_html()),  # tornado's own hidden input, already escaped
             **context))
 
     def words(self, name: str, **context: Any) -> str:
         """A short text of templates/review/words.txt."""
-        return self.service.renderer.macro("review/words.txt", name, **context)
+        return self.renderer.macro("review/words.txt", name, **context)
 
     @property
     def advisor(self) -> Advisor:

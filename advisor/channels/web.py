@@ -30,6 +30,7 @@ import secrets
 import sqlite3
 import time
 from collections import deque
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from markupsafe import Markup
 from tornado.web import Application, HTTPError
 
+from advisor.channels.console import plain
 from advisor.channels.port import Action, ChannelPort, Refused
 from advisor.channels.throttle import HardenedHandler
-from advisor.render import build_environment
+from advisor.i18n import LANGUAGES, NAMES, from_accept_language, pick
+from advisor.render import Renderer, build_environment
 from advisor.service import AdvisorService, Outcome
 
 CHANNEL = "web"
+LANGUAGE_COOKIE = "advisor_lang"  # the language picked with the page's switcher
 PERSON_COOKIE = "advisor_person"
 CSRF_COOKIE = "advisor_csrf"
 REF_COOKIE = "advisor_ref"
@@ -100,9 +104,27 @@ class Base(HardenedHandler):
         value = self.get_cookie(PERSON_COOKIE)
         return value if value and re.fullmatch(r"[A-Za-z0-9_-]{16,64}", value) else None
 
+    def chosen_language(self) -> str | None:
+        """The language the person picked on the page (its switcher: a cookie), if any."""
+        return pick(self.get_cookie(LANGUAGE_COOKIE))
+
+    def language(self) -> str:
+        """The page's language: the one picked, else the conversation's, else the browser's."""
+        chosen = self.chosen_language()
+        if chosen:
+            return chosen
+        person = self.person()
+        current = self.port.current(person) if person else None
+        if current is not None:
+            return current.language
+        return from_accept_language(self.request.headers.get("Accept-Language"))
+
+    def renderer(self) -> Renderer:
+        return self.service.speaking(self.language())[1]
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish({"error": self.service.renderer.web("error", status=status_code)})
+        self.finish({"error": self.renderer().web("error", status=status_code)})
 
 
 class Page(Base):
@@ -116,9 +138,15 @@ class Page(Base):
         ref = self.get_argument("ref", "")
         if REF_PATTERN.match(ref):
             self.remember(REF_COOKIE, ref)
-        renderer = self.service.renderer
+        chosen = pick(self.get_argument("lang", ""))
+        if chosen:  # the switcher: the page, and the conversation from its next turn, in that language
+            self.remember(LANGUAGE_COOKIE, chosen)
+        language = chosen or self.language()
+        renderer = self.service.speaking(language)[1]
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(renderer.render("web/page.html", csrf=token, title=self.service.dialog.title,
+        self.set_header("Content-Language", language)
+        self.finish(renderer.render("web/page.html", csrf=token, title=renderer._(self.service.dialog.title),
+                                    language=language, languages=[(code, NAMES[code]) for code in LANGUAGES],
                                     words=Markup(json.dumps(renderer.web_words()).replace("<", "\\u003c"))))
 
 
@@ -152,7 +180,14 @@ class Turn(Base):
         action = _action(body, self.get_cookie(REF_COOKIE))
         if action is None:
             raise HTTPError(400)
+        if action.kind == "text" and plain(action.text) == plain(self.renderer().message("command_word", name="skip")):
+            action = Action("skip")  # the hint says to type skip, in the page's language
         try:
+            if action.kind == "start":  # begin in the page's language; a language picked there switches
+                action = replace(action, language=self.language())
+                current, chosen = self.port.current(person), self.chosen_language()
+                if current is not None and chosen is not None and chosen != current.language:
+                    self.service.set_language(current, chosen)
             result = self.port.act(person, action)
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) and "busy" not in str(error):
@@ -163,7 +198,7 @@ class Turn(Base):
         self.finish(self.answer(result, action))
 
     def answer(self, result: Outcome | Refused, action: Action) -> dict[str, Any]:
-        renderer = self.service.renderer
+        renderer = self.renderer()
         messages: list[str] = []
         if isinstance(result, Refused):
             messages.append(renderer.web(result.reason))
@@ -171,9 +206,11 @@ class Turn(Base):
                 current = self.port.current(self.person() or "")
                 if current is None:
                     return {"question": None, "hint": None, "recommendation": None, "html": _html(messages)}
-                result = Outcome(current, self.service.engine.resume(current.state), resumed=True)
+                result = Outcome(current, self.service.speaking(current.language)[0].resume(current.state),
+                                 resumed=True)
             else:
                 result = result.outcome
+        renderer = self.service.renderer_of(result.conversation)
         step = result.step
         if action.kind == "start":
             low, high = self.service.engine.path_lengths()
@@ -186,8 +223,8 @@ class Turn(Base):
             rec = self.service.recommendation_of(result.conversation) or step.recommendation
             messages.append(renderer.recommendation(rec, "html"))
             return {"question": None, "hint": None, "recommendation": rec, "html": _html(messages)}
-        question = step.question
-        assert question is not None
+        assert step.question is not None
+        question = renderer.question(step.question)
         messages.append(renderer.step(step, "html"))
         hint = None
         if step.hint is not None:
@@ -215,7 +252,7 @@ class Report(Base):
         # the report is a document of its own, with its inline style
         self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
                                                    "img-src data:; base-uri 'none'")
-        self.finish(self.service.renderer.report(rec, latest.state.answers,
+        self.finish(self.service.renderer_of(latest).report(rec, latest.state.answers,
                                                  generated_at=stamp[:16].replace("T", " ") + " UTC"))
 
 

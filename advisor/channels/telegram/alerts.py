@@ -14,7 +14,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from advisor import AdvisorError, reports
-from advisor.channels.telegram.base import ChannelBase
+from advisor.channels.telegram.base import SPEAKING, ChannelBase
 from advisor.channels.telegram.settings import (
     ALERT_POLL_SECONDS,
     ALERT_RETRY_SECONDS,
@@ -43,6 +43,7 @@ class LeadCards(ChannelBase):
 
     async def deliver_alerts(self, bot: Any) -> bool:
         """Send every queued card; True when the network failed and the rest must be tried again later."""
+        SPEAKING.set(self.options.sales_language)  # this task's: the cards in the sales team's language
         store = self.service.store
         while pending := store.pending_alerts():
             for alert_id, conversation_id, event in pending:

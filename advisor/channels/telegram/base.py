@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable
+from contextvars import ContextVar
 from typing import Any
 
 from telegram import (
@@ -30,11 +31,17 @@ from advisor.channels.telegram.settings import (
     Options,
 )
 from advisor.channels.telegram.text import split_message, whole
-from advisor.engine import Step
+from advisor.engine import Engine, Step
+from advisor.i18n import SOURCE, pick
+from advisor.render import Renderer
 from advisor.service import AdvisorService, Outcome
 from advisor.store import Conversation
 
 log = logging.getLogger(__name__)
+
+SPEAKING: ContextVar[str] = ContextVar("telegram_language", default=SOURCE)
+"""The language of the update being handled (set first, in ``on_seen``), or of the work outside
+updates (a reminder: its conversation's; a lead card: the sales team's). Every task has its own."""
 
 
 class ChannelBase:
@@ -43,8 +50,6 @@ class ChannelBase:
     def __init__(self, service: AdvisorService, options: Options | None = None):
         self.service = service
         self.port = ChannelPort(service, CHANNEL)
-        self.renderer = service.renderer
-        self.engine = service.engine
         self.options = options or Options()
         if self.options.sales_chat_id is not None:  # completions queue their lead card as they commit
             service.cards_per_person_a_day = CARDS_PER_PERSON_A_DAY
@@ -53,6 +58,23 @@ class ChannelBase:
         self._alerts_waiting = asyncio.Event()  # set when an alert is queued
         self._alert_names: dict[int, str | None] = {}  # alert id -> Telegram first name (memory only)
         self.processor: PerChatUpdateProcessor | None = None  # the Application's, once registered
+
+    @property
+    def renderer(self) -> Renderer:
+        """The words of the language being spoken (``SPEAKING``)."""
+        return self.service.speaking(SPEAKING.get())[1]
+
+    @property
+    def engine(self) -> Engine:
+        return self.service.speaking(SPEAKING.get())[0]
+
+    def language_of(self, user: Any) -> str:
+        """A person's language: their conversation's, else their Telegram app's, else English."""
+        user_id = str(user.id)
+        conversation = self.service.store.find_open(CHANNEL, user_id) or self.service.store.latest(CHANNEL, user_id)
+        if conversation is not None:
+            return conversation.language
+        return pick(getattr(user, "language_code", None)) or SOURCE
 
     def turn(self, chat_id: int) -> contextlib.AbstractAsyncContextManager[None]:
         """The chat's turn in the update processor (per-chat order), where there is one."""

@@ -10,6 +10,7 @@
     x:<conversation>:expert|report|new          after the recommendation
     c:<conversation>:yes|no                     consent to be contacted by an expert
     f:yes|no                                    /forget confirmation
+    l:en|de|es                                  /language: the language to go on in
 
 A question's button carries the conversation, question and dialog version it was made for, so after a
 restart a person simply goes on pressing buttons, and a button of an older question changes nothing.
@@ -20,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from advisor.i18n import LANGUAGES
 
 # callback data kind -> the channel port's action ("more": show every option, this channel's own)
 PRESSES: dict[str, Any] = {"a": "choose", "t": "toggle", "d": "done", "k": "skip", "r": "confirm", "b": "back",
@@ -50,7 +53,7 @@ def parse_callback(data: str | None) -> Press | None:
     parts = data.split(":")
     kind = parts[0]
     numbers = parts[1:2] + (parts[3:] if kind in ("a", "t", "d", "k", "b", "r", "m") else [])
-    if kind != "f" and not all(_ID.fullmatch(n) for n in numbers):
+    if kind not in ("f", "l") and not all(_ID.fullmatch(n) for n in numbers):
         return None  # only the digits this bot writes: no " 12", "+12", "1_2", "012"
     try:
         if kind in ("a", "t") and len(parts) == 5:
@@ -62,6 +65,8 @@ def parse_callback(data: str | None) -> Press | None:
         if kind == "c" and len(parts) == 3 and parts[2] in ("yes", "no"):
             return Press(kind, int(parts[1]), parts[2], None)
         if kind == "f" and len(parts) == 2 and parts[1] in ("yes", "no"):
+            return Press(kind, None, parts[1], None)
+        if kind == "l" and len(parts) == 2 and parts[1] in LANGUAGES:
             return Press(kind, None, parts[1], None)
     except ValueError:
         return None

@@ -41,6 +41,7 @@ from telegram.ext import (
 from advisor.channels.polling import GuardedBot
 from advisor.channels.telegram.admin import AdminCommands
 from advisor.channels.telegram.alerts import LeadCards
+from advisor.channels.telegram.base import SPEAKING
 from advisor.channels.telegram.commands import PersonCommands
 from advisor.channels.telegram.presses import Presses
 from advisor.channels.telegram.processor import PerChatUpdateProcessor, lock_hit, locked
@@ -51,6 +52,7 @@ from advisor.channels.telegram.settings import (
     Context,
 )
 from advisor.channels.telegram.upkeep import Upkeep
+from advisor.i18n import LANGUAGES, SOURCE
 from advisor.pacer import Pacer
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ class TelegramChannel(PersonCommands, Presses, AdminCommands, LeadCards, Upkeep)
         app.add_handler(CommandHandler("privacy", self.on_privacy, filters=private))
         app.add_handler(CommandHandler("forget", self.on_forget, filters=private))
         app.add_handler(CommandHandler("cancel", self.on_cancel, filters=private))
+        app.add_handler(CommandHandler("language", self.on_language, filters=private))
         for name, handler in (("stats", self.on_stats), ("leads", self.on_leads), ("lead", self.on_lead),
                               ("export", self.on_export)):
             app.add_handler(CommandHandler(name, self.admin_only(handler), filters=private))
@@ -86,9 +89,12 @@ class TelegramChannel(PersonCommands, Presses, AdminCommands, LeadCards, Upkeep)
         app.add_error_handler(self.on_error)
 
     async def post_init(self, app: Application) -> None:
-        await app.bot.set_my_commands(
-            [BotCommand(name, self.renderer.plain("command", name=name)) for name in COMMANDS]
-        )
+        for language in LANGUAGES:  # the menu in each language Telegram shows it in (English by default)
+            SPEAKING.set(language)
+            await app.bot.set_my_commands(
+                [BotCommand(name, self.renderer.plain("command", name=name)) for name in COMMANDS],
+                language_code=None if language == SOURCE else language)
+        SPEAKING.set(SOURCE)
         self.service.store.start_checkpoints()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # (no signals off the main thread)
@@ -156,6 +162,7 @@ class TelegramChannel(PersonCommands, Presses, AdminCommands, LeadCards, Upkeep)
         if (chat is not None and user is not None and chat.type == ChatType.PRIVATE
                 and (update.message is not None or update.callback_query is not None)):
             self.service.seen(CHANNEL, str(user.id))
+            SPEAKING.set(self.language_of(user))  # for the handlers of this update (its own task)
 
     async def busy(self, update: Update, bot: Any) -> None:
         """The database stayed locked by another process: the person's message was not kept."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import (
+    InlineKeyboardButton,
     InlineKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
@@ -14,12 +15,13 @@ from telegram.ext import (
 )
 
 from advisor.channels.port import Action, Refused
-from advisor.channels.telegram.base import ChannelBase
+from advisor.channels.telegram.base import SPEAKING, ChannelBase
 from advisor.channels.telegram.settings import (
     CHANNEL,
     REF_PATTERN,
 )
 from advisor.channels.telegram.text import whole
+from advisor.i18n import LANGUAGES, NAMES
 from advisor.service import Outcome
 from advisor.store import now
 
@@ -34,7 +36,9 @@ class PersonCommands(ChannelBase):
         assert user is not None and chat is not None
         payload = " ".join(context.args or ())  # a payload with spaces is not one Telegram would send
         ref = payload if REF_PATTERN.match(payload) else None
-        outcome = self.port.act(str(user.id), Action("start", ref=ref))
+        outcome = self.port.act(str(user.id), Action("start", ref=ref, language=SPEAKING.get()))
+        if not isinstance(outcome, Refused) and outcome.conversation.language != SPEAKING.get():
+            SPEAKING.set(outcome.conversation.language)
         assert isinstance(outcome, Outcome)
         if outcome.resumed:
             await self.send(chat.id, self.renderer.telegram("resumed", number=outcome.step.number), context)
@@ -75,6 +79,13 @@ class PersonCommands(ChannelBase):
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         keyboard = InlineKeyboardMarkup([[self.button("forget_yes", "f:yes"), self.button("forget_no", "f:no")]])
         await self.send(self._chat(update), self.renderer.telegram("forget_confirm"), context,
+                        reply_markup=keyboard)
+
+    async def on_language(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/language: a button for each language the advisor speaks, each in its own words."""
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(NAMES[lang], callback_data=f"l:{lang}")
+                                          for lang in LANGUAGES]])
+        await self.send(self._chat(update), self.renderer.telegram("language_choose"), context,
                         reply_markup=keyboard)
 
     async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

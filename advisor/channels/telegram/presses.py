@@ -17,7 +17,7 @@ from telegram.ext import (
 )
 
 from advisor.channels.port import Action, Refused
-from advisor.channels.telegram.base import ChannelBase, together
+from advisor.channels.telegram.base import SPEAKING, ChannelBase, together
 from advisor.channels.telegram.callbacks import PRESSES, Press, parse_callback
 from advisor.channels.telegram.settings import (
     CHANNEL,
@@ -40,8 +40,29 @@ class Presses(ChannelBase):
         if press is None or update.effective_chat is None:  # forged, or pressed on an inline message
             await self._answer(query)
             return
-        handler = {"x": self._after, "c": self._consent, "f": self._forget}.get(press.kind, self._answer_press)
+        handler = {"x": self._after, "c": self._consent, "f": self._forget,
+                   "l": self._language}.get(press.kind, self._answer_press)
         await handler(update, context, press)
+
+    async def _language(self, update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+        """Go on in the chosen language: the question in progress again in its words, with the answers
+        kept; with none in progress, the person's last conversation keeps it, or a new one begins."""
+        query = update.callback_query
+        assert query is not None
+        chat, user_id = self._chat(update), self._user(update)
+        await self._answer(query)
+        current = self.port.current(user_id)
+        latest = current or self.service.store.latest(CHANNEL, user_id)
+        SPEAKING.set(press.target)
+        await self._edit_text(query.message, self.renderer.telegram("language_set"))
+        if current is not None:
+            await self.show(chat, self.service.set_language(current, press.target), context)
+        elif latest is not None:
+            self.service.store.set_language(latest.id, press.target)
+        else:
+            outcome = self.port.act(user_id, Action("start", language=press.target))
+            if not isinstance(outcome, Refused):
+                await self.show(chat, outcome, context)
 
     async def _answer_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
         query = update.callback_query

@@ -19,7 +19,7 @@ ALERT_FLUSH_SECONDS = 2.0  # on stop, this long to send what is queued (SIGTERM 
 ALERT_POLL_SECONDS = 5.0  # how often cards queued by another process (the web chat) are looked for
 CARDS_PER_PERSON_A_DAY = 3  # lead cards one person's conversations may make in 24 hours (forged floods)
 REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-COMMANDS = ("start", "back", "restart", "summary", "privacy", "forget", "help")
+COMMANDS = ("start", "back", "restart", "summary", "language", "privacy", "forget", "help")
 
 
 class HasBot(Protocol):

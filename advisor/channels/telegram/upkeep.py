@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram.error import BadRequest, Forbidden
 
-from advisor.channels.telegram.base import ChannelBase
+from advisor.channels.telegram.base import SPEAKING, ChannelBase
 from advisor.channels.telegram.settings import (
     CHANNEL,
     Context,
@@ -49,6 +49,7 @@ class Upkeep(ChannelBase):
         sent = 0
         for conversation in self.service.due_reminders(CHANNEL, self.options.nudge_after):
             chat_id = int(conversation.user_id)
+            SPEAKING.set(conversation.language)  # this task's: the reminder in the conversation's words
             try:
                 async with self.turn(chat_id):  # never between an update's messages in that chat
                     await self.send(chat_id, self.renderer.telegram("reminder"), Context(bot))
