@@ -1193,6 +1193,15 @@ class FakeBotAPI:
             if chat_type == "private":
                 self._ensure_user(chat_id, first_name)
 
+    def set_language(self, user_id: int, language_code: str | None) -> None:
+        """The user's Telegram app language (``language_code`` on their messages), or none."""
+        with self._cond:
+            user = self._ensure_user(user_id, None)
+            if language_code is None:
+                user.pop("language_code", None)
+            else:
+                user["language_code"] = language_code
+
     def block(self, chat_id: int, blocked: bool = True) -> None:
         """The user blocks (or unblocks) the bot: sending there gets 403 Forbidden."""
         with self._cond:

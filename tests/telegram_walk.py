@@ -159,10 +159,12 @@ def callback_answer(fake: FakeBotAPI, query_id: str, timeout: float = 10) -> dic
     return call.params
 
 
-def toggle(fake: FakeBotAPI, chat: int, message: dict[str, Any], label_prefix: str) -> dict[str, Any]:
-    """Tick or untick one option of a multi-choice question; the message once its keyboard is edited."""
+def toggle(fake: FakeBotAPI, chat: int, message: dict[str, Any], label_prefix: str,
+           data: str | None = None) -> dict[str, Any]:
+    """Tick or untick one option of a multi-choice question (by its caption, or its callback ``data``:
+    captions differ in every language); the message once its keyboard is edited."""
     mark = fake.mark()
-    query = press(fake, chat, message, data_for(message, label_prefix))
+    query = press(fake, chat, message, data or data_for(message, label_prefix))
     fake.wait_for(lambda m, p: m == "editMessageReplyMarkup" and p["chat_id"] == chat
                   and p["message_id"] == message["message_id"], since=mark)
     assert callback_answer(fake, query).get("text") is None
@@ -215,9 +217,9 @@ def answer_line(fake: FakeBotAPI, chat: int, line: str) -> dict[str, Any]:
     elif question.type == "multi" and (numbers or text.lower() in ("", "yes")):
         if numbers:
             wanted = {question.options[n - 1].value for n in numbers}
-            for option in question.options:
+            for index, option in enumerate(question.options):
                 if (option.value in wanted) != (option.value in selected(message)):
-                    message = toggle(fake, chat, message, option.label)
+                    message = toggle(fake, chat, message, option.label, f"t:{cid}:{qid}:{index}:{VERSION}")
         mark = fake.mark()
         query = press(fake, chat, message, f"d:{cid}:{qid}:{VERSION}")
     elif question.type in ("single", "contact") and len(numbers) == 1:

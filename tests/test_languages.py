@@ -141,3 +141,69 @@ def test_a_missing_translation_or_a_placeholder_that_differs_fails_check_naming_
                "(title) (de)" in p for p in problems), problems
     assert any(p.endswith("older than its .po (de): pybabel compile -d locales") for p in problems), problems
     assert not any("(es)" in p for p in problems)
+
+
+# -- on Telegram ------------------------------------------------------------------------------------
+def test_telegram_speaks_the_persons_app_language_and_publishes_its_menu_in_each(fake_api, start_bot, tmp_path):
+    import tests.telegram_walk as tw
+    from tests.personas import GROWING_TACTICAL
+
+    de, en = translations("de").gettext, translations("en").gettext
+    bot = start_bot(fake_api, db=tmp_path / "advisor.db")
+    menus = {code: {c["command"]: c["description"] for c in fake_api.commands_for(language_code=code)}
+             for code in ("", "de", "es")}
+    assert set(menus[""]) == set(menus["de"]) == set(menus["es"]) == tw.COMMANDS
+    assert menus["de"]["help"] == translations("de").pgettext("command list", "What I can do") != menus[""]["help"]
+    assert menus["es"]["help"] == translations("es").pgettext("command list", "What I can do")
+    german, spanish = 7001, 7002
+    fake_api.set_language(german, "de-AT")
+    first = tw.start(fake_api, german)
+    assert de("Where is your company today?") in first["plain"]
+    assert en("Where is your company today?") not in first["plain"]
+    # the same answers in Spanish (app language es) give the same advice, in Spanish
+    fake_api.set_language(spanish, "es")
+    tw.start(fake_api, spanish)
+    tw.answer_walk(fake_api, german, GROWING_TACTICAL)
+    tw.answer_walk(fake_api, spanish, GROWING_TACTICAL)
+    service = build_service(tmp_path / "advisor.db")
+    try:
+        one, other = service.store.latest("telegram", str(german)), service.store.latest("telegram", str(spanish))
+        assert one is not None and other is not None and (one.language, other.language) == ("de", "es")
+        assert advice_of(one) == advice_of(other)
+        assert one.recommendation["verdict_name"] != other.recommendation["verdict_name"]
+    finally:
+        service.store.close()
+    assert "Traceback" not in bot.output()
+
+
+def test_language_on_telegram_switches_mid_conversation_and_keeps_the_answers(fake_api, start_bot, tmp_path):
+    import tests.telegram_walk as tw
+    from tests.personas import GROWING_TACTICAL
+
+    es = translations("es").gettext
+    bot = start_bot(fake_api, db=tmp_path / "advisor.db")
+    chat = 7101
+    tw.start(fake_api, chat)  # no app language: English
+    tw.answer_walk(fake_api, chat, GROWING_TACTICAL[:3])
+    mark = fake_api.mark()
+    fake_api.send_text(chat, "/language")
+    choose = fake_api.wait_for_message(chat, contains="Which language should I use?")
+    assert [caption for caption, _ in tw.buttons(choose)] == ["English", "Deutsch", "Español"]
+    mark = fake_api.mark()
+    tw.press(fake_api, chat, choose, "l:es")
+    edited = fake_api.wait_for(lambda m, p: m == "editMessageText" and p["message_id"] == choose["message_id"],
+                               since=mark)
+    assert es("From now on I'll write in English. Your answers so far are kept.") in str(edited)
+    question = tw.wait_step(fake_api, chat, mark)
+    assert es("What was your team hired to do? That is your core.") in question["plain"]
+    tw.answer_walk(fake_api, chat, GROWING_TACTICAL[3:])
+    service = build_service(tmp_path / "advisor.db")
+    try:
+        done = service.store.latest("telegram", str(chat))
+        assert done is not None and done.status == "completed" and done.language == "es"
+        spanish = service.speaking("es")[1]
+        verdict = str(spanish.phrases.verdict_name(done.recommendation["verdict"])).strip()
+        assert done.recommendation["verdict_name"] == verdict
+    finally:
+        service.store.close()
+    assert "Traceback" not in bot.output()
