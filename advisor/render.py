@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
 from advisor import AdvisorError
@@ -49,10 +50,21 @@ def build_environment(templates_dir: Path = TEMPLATES_DIR, language: str = SOURC
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters["signed"] = lambda n: f"{n:+g}"
-    env.filters["money"] = lambda n: f"{n:,.0f}"
-    env.filters["signed_money"] = lambda n: f"{n:+,.0f}"
-    env.filters["hours"] = lambda n: f"{n:,g}"
+    if language == SOURCE:
+        env.filters["signed"] = lambda n: f"{n:+g}"
+        env.filters["money"] = lambda n: f"{n:,.0f}"
+        env.filters["signed_money"] = lambda n: f"{n:+,.0f}"
+        env.filters["hours"] = lambda n: f"{n:,g}"
+    else:  # the locale's separators (Babel): 1.052 and 2,5 in German, the same digits as in English
+        def decimal(n: float, signed: bool = False, whole: bool = False) -> str:
+            value = round(float(f"{n:.0f}")) if whole else float(f"{n:g}")
+            text = format_decimal(abs(value), "#,##0" if whole else "#,##0.#####", locale=language)
+            return ("+" if value >= 0 else "-") + text if signed else ("-" if value < 0 else "") + text
+
+        env.filters["signed"] = lambda n: decimal(n, signed=True)
+        env.filters["money"] = lambda n: decimal(n, whole=True)
+        env.filters["signed_money"] = lambda n: decimal(n, signed=True, whole=True)
+        env.filters["hours"] = decimal
     env.filters["wrap"] = _wrap
     env.filters["sentence"] = _sentence
     # jinja2's own lowercases the rest ("Managed Service" -> "Managed service"): wrong for German nouns

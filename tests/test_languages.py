@@ -207,3 +207,14 @@ def test_language_on_telegram_switches_mid_conversation_and_keeps_the_answers(fa
     finally:
         service.store.close()
     assert "Traceback" not in bot.output()
+
+
+def test_numbers_and_money_are_written_as_each_language_writes_them():
+    from advisor.render import build_environment
+
+    english, german, spanish = (build_environment(language=code).filters for code in ("en", "de", "es"))
+    assert (english["money"](1052.4), english["hours"](2.5), english["signed_money"](-1900)) == ("1,052", "2.5",
+                                                                                                "-1,900")
+    assert (german["money"](1052.4), german["hours"](2.5), german["signed_money"](-1900)) == ("1.052", "2,5",
+                                                                                              "-1.900")
+    assert (spanish["money"](21052), spanish["hours"](0.5), spanish["signed"](3)) == ("21.052", "0,5", "+3")
