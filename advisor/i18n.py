@@ -183,15 +183,20 @@ def check_catalogs(root: Path, locales: Path | None = None) -> list[str]:
                 state = "fuzzy" if entry is not None and entry.fuzzy else "no translation"
                 problems.append(f"{shown}: {where}: {english}: {state} ({language})")
                 continue
-            wanted = set(_PLACEHOLDER.findall(" ".join(message if isinstance(message, tuple) else (message,))))
-            for text in texts:
-                if set(_PLACEHOLDER.findall(text)) != wanted:
+            forms = message if isinstance(message, tuple) else (message,)
+            for i, text in enumerate(texts):  # a plural's first form against the singular, the others the plural
+                wanted = set(_PLACEHOLDER.findall(forms[min(i, len(forms) - 1)]))
+                if set(_PLACEHOLDER.findall(text)) - {"count"} != wanted - {"count"}:  # "one" may say no number
                     problems.append(f"{shown}: {where}: {english}: the placeholders differ from the English "
                                     f"({', '.join(sorted(wanted)) or 'none'}) ({language})")
                     break
             if compiled is not None and not stale:
                 done = compiled.get(key, context=context)
-                stale = done is None or done.string != entry.string
+                stale = done is None or _strings(done.string) != _strings(entry.string)
         if stale:
             problems.append(f"{shown.with_suffix('.mo')}: older than its .po ({language}): pybabel compile -d locales")
     return problems
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(value) if isinstance(value, tuple | list) else (str(value),)

@@ -71,6 +71,8 @@ def build_environment(templates_dir: Path = TEMPLATES_DIR, language: str = SOURC
     env.filters["capitalize"] = _sentence
     # German writes nouns with a capital, also inside a sentence: its labels are never lowercased
     env.filters["lowname"] = (lambda name: str(name)) if language == "de" else _lower_name
+    if language == "de":  # a verdict's or an approach's name inside a sentence keeps its capitals
+        env.filters["lower"] = lambda text: str(text)
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.globals["language"] = language
     return env
@@ -234,9 +236,10 @@ class Renderer:
         core = say(p.core_work(answers.get("core")))
         kept_beside_core = [f["name"] for f in functions if f["approach"]["id"] == "keep_in_house"
                             and f["approach"]["because"] != "core_owns"]  # the core already says the rest
-        kept_by_core = [_lower_name(f["name"]) for f in functions if f["approach"]["id"] == "keep_in_house"
+        low = self.env.filters["lowname"]  # German keeps its nouns' capitals
+        kept_by_core = [low(f["name"]) for f in functions if f["approach"]["id"] == "keep_in_house"
                         and f["approach"]["because"] == "core_owns"]  # named, not dropped silently
-        keep_short = [say(p.core_with(core, kept_by_core)), *(_lower_name(name) for name in kept_beside_core),
+        keep_short = [say(p.core_with(core, kept_by_core)), *(low(name) for name in kept_beside_core),
                       *(say(p.kept_short(k)) for k in advice["keep_in_house"])]
         return {
             "readiness_score": advice["readiness_score"],

@@ -171,12 +171,18 @@ def toggle(fake: FakeBotAPI, chat: int, message: dict[str, Any], label_prefix: s
     return message_by_id(fake, chat, message["message_id"])
 
 
+def _after_buttons(params: dict[str, Any]) -> bool:
+    """The "What next?" message in any language: its buttons are the x:<conversation>:... ones."""
+    rows = (params.get("reply_markup") or {}).get("inline_keyboard") or []
+    return any(str(b.get("callback_data", "")).startswith("x:") for row in rows for b in row)
+
+
 def wait_step(fake: FakeBotAPI, chat: int, since: int, timeout: float = 10) -> dict[str, Any]:
     """Wait (from call ``since`` on) for the bot's next step in the chat: a question message (with its
     buttons) or, after the recommendation, the "What next?" message. Returns that message."""
     call = fake.wait_for(
         lambda m, p: m == "sendMessage" and p["chat_id"] == chat
-        and (is_question_markup(p.get("reply_markup")) or WHAT_NEXT in p["text"]),
+        and (is_question_markup(p.get("reply_markup")) or WHAT_NEXT in p["text"] or _after_buttons(p)),
         since=since, timeout=timeout,
     )
     matching = [m for m in fake.messages(chat) if m["text"] == call.params["text"]]

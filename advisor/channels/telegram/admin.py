@@ -78,4 +78,4 @@ class AdminCommands(ChannelBase):
 
     def _question_text(self, question_id: str) -> str:
         question = self.service.dialog.questions.get(question_id)
-        return question.text if question else question_id
+        return self.renderer.question(question).text if question else question_id

@@ -100,10 +100,12 @@ class Presses(ChannelBase):
         moved = outcome.step.kind == "finish" or outcome.step.state.history != current.state.history
         if moved:
             if kind == "back":
-                done = self.renderer.telegram("went_back", number=before.number, total=before.total, text=question.text)
+                done = self.renderer.telegram("went_back", number=before.number, total=before.total,
+                                              text=self.renderer.question(question).text)
             else:
                 done = self.renderer.telegram("answered", number=before.number, total=before.total,
-                                              text=question.text, answer=self._answer_label(question, outcome))
+                                              text=self.renderer.question(question).text,
+                                              answer=self._answer_label(question, outcome))
             calls.append(self._edit_text(query.message, done))
         calls.append(self.show(chat, outcome, context, telegram_name=self._first_name(update)))
         await together(*calls)
@@ -112,7 +114,7 @@ class Presses(ChannelBase):
         value = outcome.step.accepted
         if value is None:
             return self.renderer.plain("skipped")
-        return self.service.describe(question.id, value)
+        return self.service.describe(question.id, value, outcome.conversation)
 
     async def _after(self, update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
         query = update.callback_query
