@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
-from babel.support import Translations
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
@@ -80,6 +79,8 @@ def translations(language: str) -> gettext.NullTranslations:
     """The catalog of ``language`` (English: none, the ids are the English words)."""
     if language == SOURCE or language not in LANGUAGES:
         return gettext.NullTranslations()
+    from babel.support import Translations  # here: an English process never pays for importing Babel
+
     return Translations.load(str(LOCALES_DIR), [language], DOMAIN)
 
 

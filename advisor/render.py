@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from babel.numbers import format_decimal
 from jinja2 import (
     Environment,
     FileSystemBytecodeCache,
@@ -71,6 +70,8 @@ def build_environment(templates_dir: Path = TEMPLATES_DIR, language: str = SOURC
         env.filters["signed_money"] = lambda n: f"{n:+,.0f}"
         env.filters["hours"] = lambda n: f"{n:,g}"
     else:  # the locale's separators (Babel): 1.052 and 2,5 in German, the same digits as in English
+        from babel.numbers import format_decimal
+
         def decimal(n: float, signed: bool = False, whole: bool = False) -> str:
             value = round(float(f"{n:.0f}")) if whole else float(f"{n:g}")
             text = format_decimal(abs(value), "#,##0" if whole else "#,##0.#####", locale=language)

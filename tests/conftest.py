@@ -64,6 +64,26 @@ def run_bot(*args: str, stdin: str = "", db: Path | None = None, env: dict[str, 
     )
 
 
+def run_bot_here(*args: str, stdin: str = "", db: Path | None = None, env: dict[str, str] | None = None,
+                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python bot.py ARGS`` in this process (``bot.main``), as ``run_bot`` runs it in its own: the same
+    environment, output and exit status, without a Python start (about 0.3 s of CPU) per command."""
+    import contextlib
+    import io
+    from unittest import mock
+
+    import bot
+
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, bot_env(db, env), clear=True), mock.patch("sys.stdin", io.StringIO(stdin)), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = bot.main(list(args))
+        except SystemExit as exit_:  # argparse: usage errors and --help
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return subprocess.CompletedProcess(["bot.py", *args], code, out.getvalue(), err.getvalue())
+
+
 def bot_env(db: Path | None = None, env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment a test gives bot.py: none of the caller's TELEGRAM_/ADVISOR_ settings."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ADVISOR_"))}

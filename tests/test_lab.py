@@ -20,9 +20,16 @@ from advisor.lab import changes, expectation, meets, outcome
 from advisor.render import TEMPLATES_DIR
 from advisor.service import DEFAULT_DIALOG, DIALOGS_DIR
 from advisor.store import Store
-from tests.conftest import run_bot
+from tests.conftest import run_bot_here as run_bot
 from tests.test_review import IDS, copy_db, populate
-from tests.test_review_cli import ok, one_error_line
+from tests.test_review_cli import one_error_line
+
+
+def ok(*args: str, db: Path) -> Any:
+    result = run_bot(*args, db=db)
+    assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr)
+    assert "Traceback" not in result.stderr
+    return result
 
 RULES = DIALOGS_DIR / "advice.yaml"
 ITEM_KEYS = {"id", "ref", "before", "after", "changes", "review", "expected"}
