@@ -17,7 +17,6 @@ first locale asked), and each ``Renderer`` has the catalog of its own language i
 from __future__ import annotations
 
 import gettext
-import os
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -120,14 +119,6 @@ def _get(node: yaml.Node, key: str) -> str | None:
             if k.value == key and isinstance(v, yaml.ScalarNode):
                 return str(v.value)
     return None
-
-
-def catalog_path(language: str) -> Path:
-    return LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-
-
-def default_language() -> str:
-    return from_environment(os.environ)
 
 
 # -- checking the catalogs --------------------------------------------------------------------------
