@@ -44,7 +44,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.channels.console import Console
     from advisor.service import build_service
 
-    service = build_service(settings.db, settings.dialog)
+    service = build_service(settings.db, settings.dialog, currency=settings.currency)
     try:
         stdin = sys.stdin
         if hasattr(stdin, "reconfigure"):
@@ -102,9 +102,9 @@ def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.render import TEMPLATES_DIR
 
     dialog_file = settings.dialog
-    load_advisor(load_dialog(dialog_file, TEMPLATES_DIR))  # a broken dialog stops the start before the database
+    load_advisor(load_dialog(dialog_file, TEMPLATES_DIR), *settings.currency)  # a broken dialog stops the start first
     lock = instance_lock(settings.db)
-    service = build_service(settings.db, dialog_file)
+    service = build_service(settings.db, dialog_file, currency=settings.currency)
     app = build_application(service, token, api_url, options)
     try:
         if webhook is not None:
@@ -154,6 +154,22 @@ def check_languages() -> int:
     return 0
 
 
+def check_keywords(dialog: Any) -> int:
+    """The free-text words of every other language (keywords.<language>.yaml beside the dialog)."""
+    from advisor.i18n import LANGUAGES, SOURCE
+    from advisor.keywords import check_keywords as problems_of
+    from advisor.keywords import keywords_path
+
+    others = [lang for lang in LANGUAGES if lang != SOURCE]
+    problems = problems_of(dialog, others)
+    if problems:
+        return print_problems(DialogError(problems))
+    found = [lang for lang in others if keywords_path(dialog, lang).exists()]
+    if found:
+        print(f"keywords: OK: free text understood in {', '.join(found)} too")
+    return 0
+
+
 def print_problems(error: DialogError) -> int:
     """Every problem of a file on its own line (file: key: message), then how many; exit 1."""
     for line in error.errors:
@@ -180,9 +196,12 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
           f"advice rules {dialog.advice_path.name} OK")
     # the catalogs translate the project's own dialog and templates (babel.cfg): checked with them
     status = check_languages() if path.resolve() == DEFAULT_DIALOG.resolve() else 0
+    status = check_keywords(dialog) or status
     if args.understanding is not None:
-        status = run_understanding(dialog, Path(args.understanding) if args.understanding
-                                   else dialog.path.parent / "understanding.yaml")
+        corpora = [Path(args.understanding)] if args.understanding else [
+            dialog.path.parent / "understanding.yaml", *sorted(dialog.path.parent.glob("understanding.*.yaml"))]
+        for corpus in corpora:
+            status = run_understanding(dialog, corpus) or status
     if args.cases is not None:
         status = run_cases(dialog, advisor, Path(args.cases) if args.cases
                            else dialog.path.parent / "cases.yaml") or status
@@ -433,7 +452,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
     if settings.review_token_is_short:
         print("warning: ADVISOR_REVIEW_TOKEN is shorter than 16 characters; anyone who guesses it reads every "
               "conversation", file=sys.stderr)
-    service = build_service(settings.db, settings.dialog)
+    service = build_service(settings.db, settings.dialog, currency=settings.currency)
     try:
         serve_http(build_review_app(service, token, behind_proxy=args.behind_proxy), args.host, args.port,
                    "Review dashboard")
@@ -447,7 +466,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.channels.web import build_web_app
     from advisor.service import build_service
 
-    service = build_service(settings.db, settings.dialog)
+    service = build_service(settings.db, settings.dialog, currency=settings.currency)
     if settings.options.sales_chat_id is not None:  # the Telegram bot's process sends the cards
         service.cards_per_person_a_day = CARDS_PER_PERSON_A_DAY
     try:
@@ -528,7 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "each one whose advice differs from what is expected")
     check.add_argument("--understanding", nargs="?", const="", metavar="FILE",
                        help="also score the free-text understanding on labelled phrases and on words typed at "
-                       "button questions (default: understanding.yaml beside the dialog): precision and "
+                       "button questions (default: understanding.yaml beside the dialog and each language's "
+                       "understanding.<language>.yaml; a FILE named *.de.yaml is read in German): precision and "
                        "recall per option, the share of typed answers understood per question, and overall")
     check.set_defaults(func=cmd_check)
 

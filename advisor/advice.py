@@ -35,8 +35,10 @@ from advisor.advice_rules import Suggestion as Suggestion
 from advisor.advice_rules import Task as Task
 from advisor.advice_rules import Threshold as Threshold
 from advisor.advice_rules import _Reader as _Reader
+from advisor.advice_rules import in_currency
 from advisor.advice_rules import load_rules as load_rules
-from advisor.dialog import Dialog
+from advisor.dialog import Dialog, Question
+from advisor.language import ENGLISH, Language
 from advisor.understand import match_options
 
 
@@ -47,9 +49,16 @@ def _clamp(value: float) -> int:
 class Advisor:
     """Applies one set of rules to answers. Pure: the same answers always give the same advice."""
 
-    def __init__(self, dialog: Dialog, rules: Rules):
+    def __init__(self, dialog: Dialog, rules: Rules, language: Language = ENGLISH, tasks_said: Question | None = None):
         self.dialog = dialog
         self.rules = rules
+        self.language = language  # the words the person's own description of their tasks is read in
+        self._tasks_said = tasks_said  # the tasks question with that language's keywords
+
+    def in_language(self, spoken: Dialog, language: Language) -> Advisor:
+        """The same rules, reading the person's own words in ``language`` (``spoken``: the dialog with
+        that language's keywords), so that a task named in German counts as named."""
+        return Advisor(self.dialog, self.rules, language, spoken.questions.get(self.rules.tasks_question))
 
     def recommend(self, answers: Answers) -> dict[str, Any]:
         rules = self.rules
@@ -145,10 +154,10 @@ class Advisor:
 
     def _said(self, answers: Answers) -> set[str]:
         text = answers.get(self.rules.said_question)
-        question = self.dialog.questions.get(self.rules.tasks_question)
+        question = self._tasks_said or self.dialog.questions.get(self.rules.tasks_question)
         if not isinstance(text, str) or question is None:
             return set()
-        return set(match_options(text, question.options))
+        return set(match_options(text, question.options, self.language))
 
     def _capacity(self, answers: Answers, functions: list[dict[str, Any]],
                   handed: list[dict[str, Any]]) -> dict[str, Any]:
@@ -162,5 +171,7 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def load_advisor(dialog: Dialog) -> Advisor:
-    return Advisor(dialog, load_rules(dialog.advice_path, dialog))
+def load_advisor(dialog: Dialog, currency: str | None = None, rate: float | None = None) -> Advisor:
+    """The dialog's advice rules; with ``currency``, its cash shown in that currency (see ``in_currency``)."""
+    rules = load_rules(dialog.advice_path, dialog)
+    return Advisor(dialog, in_currency(rules, currency, rate) if currency else rules)

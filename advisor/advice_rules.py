@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from advisor import AdvisorError
 from advisor.conditions import Condition, parse_condition
 from advisor.dialog import Dialog, DialogError, read_yaml
 
@@ -101,6 +103,7 @@ class Capacity:
     transition_months: Range
     growth_by_stage: Mapping[str, Range]
     same_cash_band: float
+    exchange: Mapping[str, float] = field(default_factory=dict)  # units of another currency for one of ``currency``
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,13 @@ class _Reader:
             owners[str(owner)] = OwnerCash(self.range(item, "hours_back", at), str(item.get("cash_stops")))
         if not isinstance(raw.get("currency"), str):
             self.fail("capacity.currency", "expected text such as USD")
+        exchange = raw.get("exchange") or {}
+        if not isinstance(exchange, Mapping) or not all(
+                isinstance(k, str) and re.fullmatch(r"[A-Z]{3}", k) and isinstance(v, (int, float))
+                and not isinstance(v, bool) and 0 < v <= LARGEST for k, v in exchange.items()):
+            self.fail("capacity.exchange", "expected currency codes with how many of each one unit buys, "
+                      "e.g. {EUR: 0.86}")
+            exchange = {}
         return Capacity(
             currency=str(raw.get("currency")),
             weeks_per_month=self.number(raw, "weeks_per_month", "capacity"),
@@ -265,7 +275,30 @@ class _Reader:
             transition_months=self.range(raw, "transition_months", "capacity"),
             growth_by_stage=self.ranges(raw, "growth_by_stage", "capacity"),
             same_cash_band=self.number(raw, "same_cash_band", "capacity"),
+            exchange={str(k): float(v) for k, v in exchange.items()},
         )
+
+
+def in_currency(rules: Rules, currency: str, rate: float | None = None) -> Rules:
+    """The rules with every rate converted into ``currency``: at ``rate`` (units of it for one unit of
+    the rules' currency) if given, else at the rules' ``capacity.exchange``. The figures are rounded
+    after conversion, so they read as estimates in the new currency too."""
+    c = rules.capacity
+    if currency == c.currency and rate is None:
+        return rules
+    factor = rate if rate is not None else c.exchange.get(currency)
+    if factor is None:
+        known = ", ".join(sorted(c.exchange)) or "none"
+        raise AdvisorError(f"ADVISOR_CURRENCY={currency}: the advice rates are in {c.currency} and no exchange rate "
+                           f"to {currency} is known (capacity.exchange has {known}); set ADVISOR_CURRENCY_RATE to "
+                           f"how many {currency} one {c.currency} buys")
+
+    def scaled(r: Range) -> Range:
+        return (r[0] * factor, r[1] * factor)
+
+    tasks = {tid: replace(t, partner_rate=scaled(t.partner_rate), staff_rate=scaled(t.staff_rate))
+             for tid, t in rules.tasks.items()}
+    return replace(rules, tasks=tasks, capacity=replace(c, currency=currency))
 
 
 LARGEST = 1_000_000

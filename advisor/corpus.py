@@ -11,6 +11,9 @@ The corpus (``dialogs/understanding.yaml``) has two parts:
   the option(s) meant, or none where the advisor should ask. ``score_answers`` gives every answer to
   the engine itself, at its question, and reads what the advisor proposed or took.
 ``python bot.py check --understanding`` prints both tables; the tests hold them to the goals.
+
+A corpus named ``<name>.<language>.yaml`` (``understanding.de.yaml``) is in that language: it is read
+against the dialog as that language speaks it (``advisor/keywords.py``), with its ``Language``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from pathlib import Path
 
 from advisor.dialog import Dialog, DialogError, Question, read_yaml
 from advisor.engine import ConversationState, Engine
+from advisor.i18n import LANGUAGES, SOURCE
+from advisor.keywords import spoken
+from advisor.language import ENGLISH, Language
 from advisor.understand import understand
 
 PRECISION_GOAL = 0.95
@@ -84,11 +90,11 @@ def load_corpus(path: Path, question: Question) -> list[Phrase]:
     return phrases
 
 
-def score(phrases: Sequence[Phrase], question: Question) -> Score:
+def score(phrases: Sequence[Phrase], question: Question, language: Language = ENGLISH) -> Score:
     result = Score({o.value: Tally() for o in question.options})
     result.phrases = len(phrases)
     for phrase in phrases:
-        got = set(understand(phrase.text, question.options).values)
+        got = set(understand(phrase.text, question.options, language).values)
         for value in got | phrase.values:
             tally = result.per_option[value]
             if value in got and value in phrase.values:
@@ -126,13 +132,20 @@ def understanding_question(dialog: Dialog) -> Question:
     return found[0]
 
 
+def language_of(path: Path) -> str:
+    """The language of a corpus: ``understanding.de.yaml`` is German; without a code, English."""
+    code = path.name.split(".")[-2] if path.name.count(".") >= 2 else SOURCE
+    return code if code in LANGUAGES else SOURCE
+
+
 def report(dialog: Dialog, path: Path) -> tuple[Score | None, AnswerScore | None]:
     """Both parts of the corpus at ``path`` scored; None for a part the file does not have."""
+    dialog, language = spoken(dialog, language_of(path))
     question = understanding_question(dialog)
     phrases = load_corpus(path, question)
     answers = load_answers(path, dialog)
-    return (score(phrases, question) if phrases else None,
-            score_answers(answers, dialog) if answers else None)
+    return (score(phrases, question, language) if phrases else None,
+            score_answers(answers, dialog, language) if answers else None)
 
 
 def met(phrases: Score | None, answers: AnswerScore | None) -> bool:
@@ -214,8 +227,8 @@ def read_answer(engine: Engine, question: Question, text: str) -> tuple[str, ...
     return ()
 
 
-def score_answers(answers: Sequence[Answer], dialog: Dialog) -> AnswerScore:
-    engine = Engine(dialog, lambda _answers: None)
+def score_answers(answers: Sequence[Answer], dialog: Dialog, language: Language = ENGLISH) -> AnswerScore:
+    engine = Engine(dialog, lambda _answers: None, language)
     result = AnswerScore({q.id: AnswerTally() for q in dialog.questions.values() if q.type in ("single", "multi")})
     for answer in answers:
         question = dialog.question(answer.question)

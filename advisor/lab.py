@@ -27,6 +27,7 @@ from advisor import AdvisorError
 from advisor.advice import APPROACHES, VERDICTS, Advisor
 from advisor.dialog import FINISH, Dialog
 from advisor.engine import Engine
+from advisor.keywords import spoken
 from advisor.store import Conversation
 
 FIELDS = ("verdict", "readiness_score", "profile", "functions", "engagement_model", "net_cash")
@@ -219,6 +220,14 @@ def replay(conversations: Iterable[Conversation], reviews: Mapping[int, Mapping[
     person was told, or with ``baseline``'s advice for the same answers when one is given."""
     engine = Engine(candidate.dialog, candidate.recommend)
     report = Report(rules_version=candidate.rules.version)
+    speakers: dict[tuple[int, str], Advisor] = {}
+
+    def speaking(advisor: Advisor, language: str) -> Advisor:  # the person's own words read in their language
+        key = (id(advisor), language)
+        if key not in speakers:
+            speakers[key] = advisor.in_language(*spoken(advisor.dialog, language))
+        return speakers[key]
+
     for count, conversation in enumerate(conversations, 1):
         if progress is not None:
             progress(count)
@@ -232,8 +241,9 @@ def replay(conversations: Iterable[Conversation], reviews: Mapping[int, Mapping[
         if why is not None:
             report.not_replayable.append({"id": conversation.id, "ref": conversation.ref, "why": why})
             continue
-        before = told if baseline is None else outcome(baseline.recommend(answers))
-        after = outcome(candidate.recommend(answers))
+        language = conversation.language
+        before = told if baseline is None else outcome(speaking(baseline, language).recommend(answers))
+        after = outcome(speaking(candidate, language).recommend(answers))
         review = reviews.get(conversation.id)
         mark = review.get("verdict") if review else None
         report.items.append(Item(conversation.id, before, after, changes(before, after), mark,

@@ -9,7 +9,10 @@
 - parts that add up ("3 partners and 9 staff", "me + 2 techs");
 - a unit after the number ("two years" -> 24 months, "6 wks", "3 yeras"), which wins over a number
   without one ("two restaurants, around 45 staff").
-The words for all this (number words, units, range and adding words) live in ``Language``.
+The words for all this (number words, units, range and adding words) live in ``Language``. In German
+and Spanish, number words are first turned into digits by text2num's ``alpha2digit`` (its compounds:
+"fünfundzwanzig", "veinticinco", "doscientos cincuenta" are one word or need grammar the table here
+does not have); it misreads "unos"/"unas" (about) as one, so those are taken out first.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def _number(word: str, numbers: dict[str, float]) -> float | None:
 
 
 _THOUSANDS = re.compile(r"(\d),(\d{3})\b")
+_DOT_THOUSANDS = re.compile(r"(\d)\.(\d{3})\b")
 _GLUED = re.compile(r"(\d)([a-z]+)", re.IGNORECASE)
 _SUFFIXES = frozenset({"ish", "s", "k", "plus", "x", "st", "nd", "rd", "th"})
 
@@ -50,10 +54,11 @@ def _numbers(words: Sequence[str], numbers: dict[str, float], language: Language
         if value is None:
             continue
         last = found[-1] if found else None
-        if last is not None and word in language.multipliers and last[0] == i - 1:
+        multiplies = word in language.multipliers or (value in (100, 1000) and i > 0 and not words[i - 1][:1].isdigit())
+        if last is not None and multiplies and last[0] == i - 1:  # text2num writes "hundert" as 100
             found[-1] = (i, last[1] * value)  # "two hundred"
         elif last is not None and last[1] >= 100 and last[1] % 100 == 0 and value < 100 and (
-                last[0] == i - 1 or (last[0] == i - 2 and words[i - 1] == "and")):
+                last[0] == i - 1 or (last[0] == i - 2 and words[i - 1] in language.adding)):
             found[-1] = (i, last[1] + value)  # "hundred and fifty"
         elif last is not None and last[0] == i - 1 and last[1] in (20, 30, 40, 50, 60, 70, 80, 90) and value < 10 \
                 and not _NUMBER.fullmatch(words[i - 1]):
@@ -70,6 +75,18 @@ class Quantity(NamedTuple):
     high: float
 
 
+def _spelled(text: str, language: Language) -> str:
+    """Number words turned into digits by text2num ("fünfundzwanzig Leute" -> "25 Leute")."""
+    from text_to_num import alpha2digit  # imported only where German or Spanish is read
+
+    for words, meaning in language.unspelled:  # "ein paar" is not "1 paar"
+        text = re.sub(rf"\b{re.escape(words)}\b", meaning, text, flags=re.IGNORECASE)
+    try:
+        return str(alpha2digit(text, language.spelled, threshold=0))
+    except Exception:
+        return text
+
+
 def quantity(text: str, measure: str, language: Language = ENGLISH) -> Quantity | None:
     """A number in ``text`` in the unit of ``measure``; None if there is no number.
 
@@ -79,7 +96,12 @@ def quantity(text: str, measure: str, language: Language = ENGLISH) -> Quantity 
     techs"), a unit after the number ("two years" -> 24 months, "6 wks", "3 yeras"). The number
     followed by a unit wins over another ("two restaurants, around 45 staff").
     """
-    text = _THOUSANDS.sub(r"\1\2", text.replace("+", " plus "))  # "1,500 employees"
+    if language.spelled:
+        text = _spelled(text, language)
+    for pattern, replacement in language.rewrites:  # "2 años y medio" -> "2,5 años"
+        text = re.sub(pattern, replacement, text, flags=re.IGNORECASE)
+    thousands = _THOUSANDS if language.thousands == "," else _DOT_THOUSANDS
+    text = thousands.sub(r"\1\2", text.replace("+", " plus "))  # "1,500 employees", "1.500 Mitarbeiter"
     text = _GLUED.sub(lambda m: m[0] if m[2] in _SUFFIXES else f"{m[1]} {m[2]}", text)  # "18mths"
     words = tokens(text, language)
     stemmed = [stem(w, language) for w in words]
@@ -99,11 +121,13 @@ def quantity(text: str, measure: str, language: Language = ENGLISH) -> Quantity 
                     return size
         return None
 
-    def half(at: int) -> bool:
-        return words[at + 1:at + 4] == ["and", "a", "half"] or words[at + 1:at + 3] == ["and", "half"]
+    def half(at: int) -> int:
+        """How many words after the number say "and a half" (0 if none)."""
+        return next((len(h) for h in language.halves if tuple(words[at + 1:at + 1 + len(h)]) == h), 0)
 
     def unit_of(at: int) -> float | None:
-        return unit_after(at + 3) if words[at + 1:at + 4] == ["and", "a", "half"] else unit_after(at)
+        found = unit_after(at + half(at)) if half(at) > 1 else None  # "two and a half years"
+        return found if found is not None else unit_after(at)
 
     first = next((k for k, (at, _) in enumerate(found) if unit_of(at) is not None
                   or (k + 1 < len(found) and found[k + 1][0] - at <= 2 and unit_of(found[k + 1][0]) is not None)), 0)

@@ -81,6 +81,7 @@ def build_environment(templates_dir: Path = TEMPLATES_DIR, language: str = SOURC
         env.filters["money"] = lambda n: decimal(n, whole=True)
         env.filters["signed_money"] = lambda n: decimal(n, signed=True, whole=True)
         env.filters["hours"] = decimal
+    env.globals["money_of"] = _money_of(language)
     env.filters["wrap"] = _wrap
     env.filters["sentence"] = _sentence
     # jinja2's own lowercases the rest ("Managed Service" -> "Managed service"): wrong for German nouns
@@ -92,6 +93,22 @@ def build_environment(templates_dir: Path = TEMPLATES_DIR, language: str = SOURC
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.globals["language"] = language
     return env
+
+
+def _money_of(language: str) -> Any:
+    """An amount (already formatted, maybe a range) with its currency as the language writes it:
+    "USD 1,050-1,400" in English (the code first, as the reports have always read), "1.050-1.400 €"
+    in German and Spanish (the locale's currency pattern and symbol, from Babel's CLDR data)."""
+    if language == SOURCE:
+        return lambda amount, currency: f"{currency} {amount}"
+    from babel import Locale
+    from babel.numbers import get_currency_symbol
+
+    pattern = Locale.parse(language).currency_formats["standard"].pattern.split(";")[0]
+    number = re.search(r"[#0,.]+", pattern)
+    before, after = (pattern[:number.start()], pattern[number.end():]) if number else ("", " ¤")
+    return lambda amount, currency: (before + str(amount) + after).replace(
+        "¤", get_currency_symbol(currency, locale=language))
 
 
 def _sentence(text: Any) -> str:
@@ -170,6 +187,17 @@ class Renderer:
             return ", ".join(self.label(question_id, v) for v in value)
         option = question.option(str(value))
         return self._(option.label) if option else str(value)
+
+    def in_words(self, rec: Mapping[str, Any], tasks_question: str) -> dict[str, Any]:
+        """A stored recommendation's names in this renderer's language, whichever language it was
+        stored in: the verdict's name and each task's (by their ids)."""
+        if not rec:
+            return {}
+        functions = [{**f, "name": self.label(tasks_question, f["id"])} for f in rec.get("functions", [])]
+        named = {**rec, "functions": functions}
+        if rec.get("verdict"):
+            named["verdict_name"] = str(self.phrases.verdict_name(rec["verdict"])).strip()
+        return named
 
     def question(self, question: Question) -> Question:
         """``question`` in this renderer's language: its text, hint, unit and option labels."""

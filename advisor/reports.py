@@ -11,7 +11,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
@@ -69,9 +69,11 @@ def name_of(conversation: Conversation) -> str | None:
     return (contact or {}).get("name") or None
 
 
-def top_functions(conversation: Conversation, count: int = 3) -> list[str]:
+def top_functions(conversation: Conversation, count: int = 3, name: Callable[[str], str] | None = None) -> list[str]:
+    """The first tasks handed over, by the names stored (the person's language) or, with ``name``, by
+    the names ``name`` gives their ids (a reader's language: a sales team's lead card)."""
     rec = conversation.recommendation or {}
-    return [f["name"] for f in rec.get("functions", []) if not f.get("suggested")][:count]
+    return [name(f["id"]) if name else f["name"] for f in rec.get("functions", []) if not f.get("suggested")][:count]
 
 
 def csv_row(conversation: Conversation, review: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,8 @@ shows has already been saved.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from advisor.advice import Advisor, load_advisor
 from advisor.dialog import Dialog, load_dialog
 from advisor.engine import Engine, Step
 from advisor.i18n import LANGUAGES, SOURCE
+from advisor.keywords import in_language
 from advisor.language import LANGUAGE_OF
 from advisor.people import People
 from advisor.render import TEMPLATES_DIR, Renderer
@@ -55,13 +56,21 @@ class AdvisorService(People):
         if found is None:
             if self.advisor is None or language not in LANGUAGES:
                 return self._languages[SOURCE]
-            advisor, renderer = self.advisor, Renderer(self.dialog, self.renderer.templates_dir, language)
-            # its questions in words of the language (a typed label is understood), the ids the same
-            questions = {qid: renderer.question(q) for qid, q in self.dialog.questions.items()}
-            engine = Engine(replace(self.dialog, questions=questions),
+            renderer = Renderer(self.dialog, self.renderer.templates_dir, language)
+            # its questions in words of the language (a typed label is understood), its own keywords
+            # for free text (dialogs/keywords.<language>.yaml), the ids the same
+            spoken = in_language(self.dialog, language, renderer.question)
+            advisor = self.advisor.in_language(spoken, LANGUAGE_OF[language])
+            engine = Engine(spoken,
                             lambda answers: renderer.explain(advisor.recommend(answers)), LANGUAGE_OF[language])
             found = self._languages[language] = (engine, renderer)
         return found
+
+    def task_names(self, language: str) -> Callable[[str], str]:
+        """A task's name by its id in ``language`` (a lead card in the sales team's, whatever the prospect's)."""
+        renderer = self.speaking(language)[1]
+        question = self.advisor.rules.tasks_question if self.advisor else ""
+        return lambda task: renderer.label(question, task)
 
     def renderer_of(self, conversation: Conversation) -> Renderer:
         return self.speaking(conversation.language)[1]
@@ -207,10 +216,12 @@ class AdvisorService(People):
 
 
 def build_service(db_path: str | Path, dialog_path: Path = DEFAULT_DIALOG,
-                  templates_dir: Path = TEMPLATES_DIR) -> AdvisorService:
-    """Load and check the dialog, its advice rules and templates, then open the store."""
+                  templates_dir: Path = TEMPLATES_DIR,
+                  currency: tuple[str | None, float | None] = (None, None)) -> AdvisorService:
+    """Load and check the dialog, its advice rules (the cash in ``currency``: a code and a rate, see
+    ``Settings.currency``) and templates, then open the store."""
     dialog = load_dialog(dialog_path, templates_dir)
-    advisor = load_advisor(dialog)
+    advisor = load_advisor(dialog, *currency)
     renderer = Renderer(dialog, templates_dir)
     engine = Engine(dialog, lambda answers: renderer.explain(advisor.recommend(answers)))
     return AdvisorService(dialog, engine, renderer, Store.open(db_path), advisor)

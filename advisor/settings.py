@@ -10,6 +10,8 @@ console session never fails on a Telegram variable it does not use, and a wrong 
 ``settings.dialog``    ``--dialog``, else ``ADVISOR_DIALOG``, else ``dialogs/outsourcing.yaml``
 ``settings.log_level`` ``ADVISOR_LOG_LEVEL`` (default ``WARNING``)
 ``settings.language``  ``--lang``, else ``ADVISOR_LANG``, else the locale's (``LANG``...), else ``en``
+``settings.currency``  ``ADVISOR_CURRENCY`` (a code such as EUR; default: the advice rules' own, USD)
+                       and ``ADVISOR_CURRENCY_RATE`` (how many of it one unit of the rules' currency buys)
 ``.telegram``          ``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_API_URL`` and the webhook's ``TELEGRAM_WEBHOOK_*``
 ``.telegram_polling``  the same without the webhook (commands that only call the Bot API)
 ``.options``           what the Telegram channel does beyond the questions: ``ADVISOR_SALES_CHAT_ID``,
@@ -107,6 +109,25 @@ class Settings:
     @cached_property
     def dialog(self) -> Path:
         return Path(self.dialog_flag or self._get("ADVISOR_DIALOG") or DEFAULT_DIALOG)
+
+    @cached_property
+    def currency(self) -> tuple[str | None, float | None]:
+        """The currency the cash is shown in (None: the rules' own) and the rate to convert at (None:
+        the rules' exchange table)."""
+        code = self._get("ADVISOR_CURRENCY").upper() or None
+        if code is not None and not re.fullmatch(r"[A-Z]{3}", code):
+            raise AdvisorError(f"ADVISOR_CURRENCY must be a three-letter currency code such as EUR, got {code!r}")
+        raw = self._get("ADVISOR_CURRENCY_RATE")
+        if not raw:
+            return code, None
+        try:
+            rate = float(raw)
+        except ValueError:
+            rate = 0.0
+        if code is None or not 0 < rate <= 1_000_000:
+            raise AdvisorError("ADVISOR_CURRENCY_RATE must be a number above 0 (how many of ADVISOR_CURRENCY one "
+                               f"unit of the advice rules' currency buys), with ADVISOR_CURRENCY set; got {raw!r}")
+        return code, rate
 
     @cached_property
     def log_level(self) -> str:

@@ -56,16 +56,31 @@ _DOTS = "..."
 class _Word(NamedTuple):  # a tuple: hashed and compared in C, thousands of times per answer
     raw: str
     stem: str
+    every_form: bool = False  # a keyword of a language without ``exact_forms``: every form of it counts
 
     @property
     def base(self) -> bool:
         """Written in its base form ("call", not "calling"): then every form of it counts."""
-        return self.raw == self.stem
+        return self.every_form or self.raw == self.stem
 
 
-@lru_cache(maxsize=8192)
-def _phrase(phrase: str) -> tuple[_Word, ...]:
-    return _words(phrase)
+_KNOWN: dict[tuple[str, Language], _Word] = {}
+
+
+@lru_cache(maxsize=131072)
+def _phrase(phrase: str, language: Language = ENGLISH) -> tuple[_Word, ...]:
+    """A keyword phrase as words. Its words are met again and again (the German tasks' ~90,000 phrases,
+    written out from word groups, share a few thousand words), so each is stemmed once. With the
+    ``Language`` hashed by identity, the German phrases' first use went from 2.0 s to 0.44 s, the
+    English ones' from 0.09 s to 0.03 s."""
+    words = []
+    for raw in tokens(phrase, language):
+        word = _KNOWN.get((raw, language))
+        if word is None:
+            stemmed = _stemmer(language.stemmer).stemWord(raw)
+            word = _KNOWN[(raw, language)] = _Word(raw, stemmed, not language.exact_forms)
+        words.append(word)
+    return tuple(words)
 
 
 def _words(text: str, language: Language = ENGLISH) -> tuple[_Word, ...]:
@@ -76,7 +91,17 @@ def _words(text: str, language: Language = ENGLISH) -> tuple[_Word, ...]:
 def same_word(typed: _Word, known: _Word) -> bool:
     """A form of a keyword written in its base form ("call": calls, calling), or the word itself
     with a typo. A keyword written inflected ("prospecting", "books") matches that form only, so
-    "prospects" is not prospecting and "booking" is not the books."""
+    "prospects" is not prospecting and "booking" is not the books.
+
+    In German and Spanish (not ``exact_forms``) every form of a keyword counts, and a slip is looked
+    for between the stems, of six letters or more: a changed ending is another word more often than a
+    slip there ("haciendo", doing, and "hacienda", the tax office; "propio", own, and "propinas",
+    tips). Measured on the Spanish development phrases before tuning, slips between whole words,
+    between stems or none at all: the same recall, and 41, 40 and 39 wrong matches in about 250; on
+    the German ones, recall 0.92 with slips between stems, 0.90 without, the same precision."""
+    if known.every_form:
+        return typed.stem == known.stem or (min(len(known.stem), len(typed.stem)) >= 6
+                                            and typo(typed.stem, known.stem))
     return (known.base and typed.stem == known.stem) or typo(typed.raw, known.raw)
 
 
@@ -152,26 +177,26 @@ class _Compiled:
     whole: tuple[str, ...]  # "=no" keywords, without the "="
 
 
-_COMPILED: dict[int, tuple[Option, _Compiled]] = {}
+_COMPILED: dict[tuple[int, Language], tuple[Option, _Compiled]] = {}
 
 
-def _compiled(option: Option) -> _Compiled:
+def _compiled(option: Option, language: Language = ENGLISH) -> _Compiled:
     """An option's phrases as words, indexed by their first word (an option has up to ~2,000)."""
-    kept = _COMPILED.get(id(option))
+    kept = _COMPILED.get((id(option), language))
     if kept is not None and kept[0] is option:
         return kept[1]
 
     def index(phrases: Sequence[str]) -> _Index:
         found: _Index = {}
         for phrase in phrases:
-            words = _phrase(phrase)
+            words = _phrase(phrase, language)
             if words:
                 found.setdefault(words[0].raw[:1], {}).setdefault(words[0], []).append(words)
         return found
 
     compiled = _Compiled(index([p for p in (*option.keywords, option.label) if not p.startswith(WHOLE)]),
                          index(option.unless), tuple(p[1:] for p in option.keywords if p.startswith(WHOLE)))
-    _COMPILED[id(option)] = (option, compiled)
+    _COMPILED[(id(option), language)] = (option, compiled)
     return compiled
 
 
@@ -197,7 +222,7 @@ def _understand(text: str, options: tuple[Option, ...], language: Language) -> U
                 for words in phrases if all(present(w) for w in words) for span in _spans(typed, words)]
 
     for option in options:
-        compiled = _compiled(option)
+        compiled = _compiled(option, language)
         found = set(spans(compiled.keywords))
         if any(tuple(tokens(phrase, language)) == whole for phrase in compiled.whole):
             found.add((0, len(typed)))  # "=no": the whole answer is "no"
@@ -205,7 +230,10 @@ def _understand(text: str, options: tuple[Option, ...], language: Language) -> U
         matches += [_Match(option.value, s, e) for s, e in found
                     if not any(us <= s and e <= ue for us, ue in unless)]
     matches = [m for m in matches if not any(m.inside(o) for o in matches if o.value != m.value)]
-    matches = [m for m in matches if not _negated(words, m, language)]
+    negated = [m for m in matches if _negated(words, m, language)]
+    # a match inside a negated one goes with it ("la agenda de citas va sola": not "agenda" either)
+    matches = [m for m in matches if m not in negated and not any(
+        n.start <= m.start and m.end <= n.end for n in negated)]
     by_span: dict[tuple[int, int], set[str]] = {}
     for m in matches:
         by_span.setdefault((m.start, m.end), set()).add(m.value)
@@ -232,7 +260,7 @@ def _understand(text: str, options: tuple[Option, ...], language: Language) -> U
 def _vocabulary(option: Option, language: Language) -> frozenset[_Word]:
     ignored = _stemmed(language).ignored
     return frozenset(w for phrase in (*option.keywords, option.label) if not phrase.startswith(WHOLE)
-                     for w in _words(phrase, language)
+                     for w in _phrase(phrase, language)
                      if w.stem not in ignored and not w.raw.isdigit() and len(w.raw) > 1)
 
 
@@ -289,7 +317,8 @@ def _stemmed(language: Language) -> _Stemmed:
 
     return _Stemmed(group(language.negations), group(language.lacking), group(language.negation_exceptions),
                     group(language.fillers),
-                    tuple(tuple(stem(w, language) for w in s) for s in language.settled), language.breaks,
+                    tuple(tuple(stem(w, language) for w in s) for s in language.settled),
+                    language.breaks | group(language.breaks),
                     group(language.ignored))
 
 

@@ -1,5 +1,10 @@
 """Text as words, the way the understanding layer compares them: tokens, Snowball stems, typos.
 
+Text is folded before it is cut into words: accents and umlauts dropped (NFKD, combining marks
+removed; "ß" -> "ss"), so "facturación" and "facturacion", "Geschäftsführer" and "Geschaftsfuhrer"
+are one word, as people type them on a phone. The Snowball stemmers of German and Spanish fold
+most of these themselves; folding first makes keyword and text meet on every word.
+
 Shared by ``advisor/understand.py`` (phrases) and ``advisor/quantities.py`` (numbers and units).
 A word is reduced to its stem by the ``Language``'s Snowball stemmer (snowballstemmer, which runs
 PyStemmer's C build when it is installed); a typed word is also taken for a known one with one slip
@@ -9,6 +14,7 @@ PyStemmer's C build when it is installed); a typed word is also taken for a know
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import snowballstemmer
@@ -16,7 +22,17 @@ from rapidfuzz.distance import OSA
 
 from advisor.language import ENGLISH, Language
 
-_TOKEN = re.compile(r"\.\.\.|[a-z0-9]+|[,;.!?]")
+_TOKEN = re.compile(r"\.\.\.|\d+[.,]\d+\b|[a-z0-9]+|[,;.!?]")  # "2.5" and "2,5" are one number
+_FOLDED = str.maketrans({"ß": "ss", "ẞ": "ss", "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "¿": " ", "¡": " "})
+
+
+@lru_cache(maxsize=4096)
+def fold(text: str) -> str:
+    """``text`` without accents or umlauts ("Geschäftsführer" -> "Geschaftsfuhrer", "año" -> "ano")."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLDED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 @lru_cache(maxsize=8)
@@ -28,7 +44,7 @@ def tokens(text: str, language: Language = ENGLISH) -> list[str]:
     """Lower-case words and clause punctuation; apostrophes and hyphens joined ("don't" -> "dont")."""
     for acronym, word in language.acronyms:  # "IT" is not "it"
         text = re.sub(rf"\b{acronym}\b", word, text)
-    return _TOKEN.findall(text.lower().replace("'", "").replace("’", "").replace("-", " "))
+    return _TOKEN.findall(fold(text).lower().replace("'", "").replace("’", "").replace("-", " "))
 
 
 def stems(text: str, language: Language = ENGLISH) -> tuple[str, ...]:
@@ -37,7 +53,7 @@ def stems(text: str, language: Language = ENGLISH) -> tuple[str, ...]:
 
 
 def stem(word: str, language: Language = ENGLISH) -> str:
-    return str(_stemmer(language.stemmer).stemWord(word.lower()))
+    return str(_stemmer(language.stemmer).stemWord(fold(word).lower()))
 
 
 def typo(typed: str, known: str) -> bool:

@@ -136,3 +136,31 @@ ALL_PERSONAS = {
     "overloaded_founders": OVERLOADED_FOUNDERS,
     "needs_nothing": NEEDS_NOTHING,
 }
+
+# What the personas type in their own words, as a German or a Spanish speaker says it: the same tasks.
+SAID_IN = {
+    "de": {
+        "we pay freelancers for bookkeeping and IT support whenever something breaks":
+            "wir bezahlen Freelancer für die Buchhaltung und den IT-Support, wenn etwas kaputtgeht",
+        "our consultants do their own recruiting and data entry":
+            "unsere Berater machen das Recruiting und die Datenerfassung selbst",
+        "our sales team also does telemarketing, appointment setting and content marketing, so we close fewer deals":
+            "unser Vertrieb macht auch Kaltakquise, Terminvereinbarung und Content-Marketing, deshalb schließen wir "
+            "weniger ab",
+    },
+    "es": {
+        "we pay freelancers for bookkeeping and IT support whenever something breaks":
+            "pagamos a freelancers por la contabilidad y el soporte informático cada vez que algo se rompe",
+        "our consultants do their own recruiting and data entry":
+            "nuestros consultores hacen su propio reclutamiento y la carga de datos",
+        "our sales team also does telemarketing, appointment setting and content marketing, so we close fewer deals":
+            "nuestro equipo de ventas también hace llamadas en frío, agenda citas y hace marketing de contenidos, "
+            "así que cerramos menos ventas",
+    },
+}
+
+
+def persona_in(lines: list[str], language: str) -> list[str]:
+    """A persona's lines with what they type in their own words said in ``language``."""
+    said = SAID_IN.get(language, {})
+    return [said.get(line, line) for line in lines]

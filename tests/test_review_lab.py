@@ -11,6 +11,7 @@ tests/test_review.py populates: conversations 1 and 2 have a written-down proces
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
@@ -36,7 +37,10 @@ from tests.test_review import TOKEN, XSRF_FIELD, Dash, Served, copy_db, populate
 RULES = DIALOGS_DIR / "advice.yaml"
 DOCUMENTED = ("{id: process_documented, points: 15,", "{id: process_documented, points: 27,")
 """A changed weight: a written-down process counts 27 points instead of 15."""
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "what-if.png"
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = "what-if.png"
+"""Taken in the test's folder; docs/what-if.png is this picture, copied there when the page changes
+(ADVISOR_DOCS_SCREENSHOTS=1 writes it there instead), so a test run never changes the checkout."""
 
 CHANGED = re.compile(r'<tbody id="change-(\d+)">')
 ALERT = re.compile(r'<p class="error" role="alert">([^<]*)</p>')
@@ -480,9 +484,9 @@ def test_a_reviewer_marks_a_disagree_and_replays_changed_rules_in_a_browser(db: 
             "marked disagree, expected profile tactical; Bookkeeping and invoicing: managed service")
         expect(second).to_contain_text("matches the mark: no → yes")
         expect(page.get_by_label("Ref")).to_have_value("alice")  # the filters stay in the form
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
-        assert SCREENSHOT.stat().st_size > 10_000
+        shot = (ROOT / "docs" if os.environ.get("ADVISOR_DOCS_SCREENSHOTS") else tmp_path) / SCREENSHOT
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
 
         second.get_by_role("link", name="Conversation 2").click()  # each row leads to its conversation
         expect(page.get_by_role("heading", name="Conversation 2")).to_be_visible()

@@ -211,9 +211,10 @@ class ConversationList(Page):
         total = store.count(filters)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(max(1, _int(self.get_argument("page", "1"), 1)), pages)
+        names = self.service.task_names(self.renderer.language)  # in the reader's language
         rows = [
             {"c": c, "rec": c.recommendation, "review": store.review(c.id), "name": reports.name_of(c),
-             "top": reports.top_functions(c, 2)}
+             "top": reports.top_functions(c, 2, names)}
             for c in store.conversations(filters, newest_first=True, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
         ]
         query = {k: v for k, v in values.items() if v}

@@ -45,6 +45,8 @@ class LeadCards(ChannelBase):
         """Send every queued card; True when the network failed and the rest must be tried again later."""
         SPEAKING.set(self.options.sales_language)  # this task's: the cards in the sales team's language
         store = self.service.store
+        names = self.service.task_names(self.options.sales_language)
+        tasks_question = self.service.advisor.rules.tasks_question if self.service.advisor else ""
         while pending := store.pending_alerts():
             for alert_id, conversation_id, event in pending:
                 name = self._alert_names.pop(alert_id, None)
@@ -58,8 +60,9 @@ class LeadCards(ChannelBase):
                         "lead_card", event=event, id=conversation.id, ref=conversation.ref,
                         # the Telegram first name only with consent (declined contact: no name)
                         name=reports.name_of(conversation) or (name if conversation.consent_at else None),
-                        rec=conversation.recommendation or {},
-                        top=reports.top_functions(conversation), contact=reports.contact_of(conversation))
+                        # the verdict and the tasks named in the sales team's language, not the prospect's
+                        rec=self.renderer.in_words(conversation.recommendation or {}, tasks_question),
+                        top=reports.top_functions(conversation, name=names), contact=reports.contact_of(conversation))
                 except Exception:  # a card that cannot be made must not hold back the ones behind it
                     log.exception("lead alert for conversation %s dropped: its card cannot be made", conversation.id)
                     store.alert_done(alert_id)
