@@ -13,6 +13,7 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ def build_environment(templates_dir: Path = TEMPLATES_DIR, language: str = SOURC
         env.filters["signed_money"] = lambda n: decimal(n, signed=True, whole=True)
         env.filters["hours"] = decimal
     env.globals["money_of"] = _money_of(language)
+    env.filters["when"] = _when(language)
     env.filters["wrap"] = _wrap
     env.filters["sentence"] = _sentence
     # jinja2's own lowercases the rest ("Managed Service" -> "Managed service"): wrong for German nouns
@@ -109,6 +111,30 @@ def _money_of(language: str) -> Any:
     before, after = (pattern[:number.start()], pattern[number.end():]) if number else ("", " ¤")
     return lambda amount, currency: (before + str(amount) + after).replace(
         "¤", get_currency_symbol(currency, locale=language))
+
+
+def _when(language: str) -> Any:
+    """A stored time ("2026-11-29T20:21:34Z") as the language writes a date: "2026-11-29 20:21 UTC"
+    in English (as it has always read), "29. Nov. 2026, 20:21 UTC" in German, "29 nov 2026, 20:21 UTC"
+    in Spanish (Babel's CLDR date and time patterns)."""
+    if language == SOURCE:
+        return lambda stamp: str(stamp)[:16].replace("T", " ") + " UTC" if stamp else ""
+
+    def when(stamp: Any) -> str:
+        from datetime import datetime
+
+        from babel.dates import format_skeleton
+
+        if not stamp:
+            return ""
+        try:
+            moment = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        except ValueError:
+            return str(stamp)
+        date = format_skeleton("yMMMd", moment, tzinfo=UTC, locale=language)
+        return f"{date}, {format_skeleton('Hm', moment, tzinfo=UTC, locale=language)} UTC"
+
+    return when
 
 
 def _sentence(text: Any) -> str:

@@ -219,3 +219,11 @@ def test_numbers_and_money_are_written_as_each_language_writes_them():
     assert (german["money"](1052.4), german["hours"](2.5), german["signed_money"](-1900)) == ("1.052", "2,5",
                                                                                               "-1.900")
     assert (spanish["money"](21052), spanish["hours"](0.5), spanish["signed"](3)) == ("21.052", "0,5", "+3")
+
+
+def test_dates_are_written_as_the_language_writes_them():
+    from advisor.render import build_environment
+
+    for language, expected in (("en", "2026-11-29 20:21 UTC"), ("de", "29. Nov. 2026, 20:21 UTC"),
+                               ("es", "29 nov 2026, 20:21 UTC")):
+        assert build_environment(language=language).filters["when"]("2026-11-29T20:21:34Z") == expected

@@ -252,8 +252,7 @@ class Report(Base):
         # the report is a document of its own, with its inline style
         self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
                                                    "img-src data:; base-uri 'none'")
-        self.finish(self.service.renderer_of(latest).report(rec, latest.state.answers,
-                                                 generated_at=stamp[:16].replace("T", " ") + " UTC"))
+        self.finish(self.service.renderer_of(latest).report(rec, latest.state.answers, generated_at=stamp))
 
 
 class NoIcon(Base):

@@ -16,7 +16,7 @@ from telegram.ext import (
 
 from advisor import reports
 from advisor.channels.telegram.base import SPEAKING, ChannelBase
-from advisor.channels.telegram.text import readable, split_message, whole_number
+from advisor.channels.telegram.text import split_message, whole_number
 from advisor.store import now
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,10 @@ class AdminCommands(ChannelBase):
         count = whole_number(context.args, default=10, high=50)
         leads = self.service.leads(count)
         names = self.service.task_names(SPEAKING.get())  # in the reader's language
+        when = self.renderer.env.filters["when"]  # a date as the reader's language writes it
         rows = [{"id": c.id, "name": reports.name_of(c), "ref": c.ref, "score": (c.recommendation or {}).get(
             "readiness_score"), "profile": (c.recommendation or {}).get("profile"),
-                 "top": reports.top_functions(c, 2, names), "at": readable(c.completed_at or c.started_at)}
+                 "top": reports.top_functions(c, 2, names), "at": when(c.completed_at or c.started_at)}
                 for c in leads]
         await self.send(self._chat(update), self.renderer.telegram("leads", leads=rows), context)
 

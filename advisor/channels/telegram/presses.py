@@ -22,7 +22,6 @@ from advisor.channels.telegram.callbacks import PRESSES, Press, parse_callback
 from advisor.channels.telegram.settings import (
     CHANNEL,
 )
-from advisor.channels.telegram.text import readable
 from advisor.dialog import Question
 from advisor.service import Outcome
 from advisor.store import now
@@ -134,7 +133,7 @@ class Presses(ChannelBase):
             await context.bot.send_chat_action(chat, ChatAction.UPLOAD_DOCUMENT)
             document = self.renderer.report(self.service.recommendation_of(conversation) or {},
                                             conversation.state.answers,
-                                            generated_at=readable(conversation.completed_at or now()))
+                                            generated_at=conversation.completed_at or now())
             await context.bot.send_document(
                 chat, InputFile(document.encode("utf-8"), filename="outsourcing-recommendation.html"),
                 caption=self.renderer.telegram("report_caption"), parse_mode=ParseMode.HTML)

@@ -69,7 +69,3 @@ def whole_number(args: list[str] | None, default: Any, high: int) -> Any:
         return int(args[0])
     return default
 
-
-def readable(stamp: str) -> str:
-    """2026-11-29T20:21:34Z -> 2026-11-29 20:21 UTC"""
-    return stamp[:16].replace("T", " ") + " UTC"
