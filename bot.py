@@ -44,7 +44,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.channels.console import Console
     from advisor.service import build_service
 
-    service = build_service(settings.db, settings.dialog, currency=settings.currency)
+    service = build_service(settings.db, settings.dialog, currency=settings.currency, events_for=events_for(settings))
     try:
         stdin = sys.stdin
         if hasattr(stdin, "reconfigure"):
@@ -96,7 +96,9 @@ def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     webhook = settings.telegram.webhook
     options = settings.options
     token, api_url = settings.telegram.token, settings.telegram.api_url
-    hide_token_in_logs(token, *([webhook.secret] if webhook else []))
+    outbound = settings.outbound  # the webhook's secret and the CRMs' tokens are masked in the logs too
+    hide_token_in_logs(token, *([webhook.secret] if webhook else []), *(
+        secret for secret in (outbound.webhook_secret, outbound.hubspot_token, outbound.pipedrive_token) if secret))
     from advisor.advice import load_advisor
     from advisor.dialog import load_dialog
     from advisor.render import TEMPLATES_DIR
@@ -104,8 +106,9 @@ def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     dialog_file = settings.dialog
     load_advisor(load_dialog(dialog_file, TEMPLATES_DIR), *settings.currency)  # a broken dialog stops the start first
     lock = instance_lock(settings.db)
-    service = build_service(settings.db, dialog_file, currency=settings.currency)
+    service = build_service(settings.db, dialog_file, currency=settings.currency, events_for=events_for(settings))
     app = build_application(service, token, api_url, options)
+    deliverer = delivering(settings)
     try:
         if webhook is not None:
             asyncio.run(serve_webhook(app, listen=webhook.listen, port=webhook.port, path=webhook.path,
@@ -132,6 +135,7 @@ def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     except TelegramError as error:
         raise AdvisorError(f"Telegram: {str(error).replace(token, '<token>')}") from None
     finally:
+        deliverer.stop()
         service.store.close()
         lock.close()
     return 0
@@ -452,11 +456,13 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
     if settings.review_token_is_short:
         print("warning: ADVISOR_REVIEW_TOKEN is shorter than 16 characters; anyone who guesses it reads every "
               "conversation", file=sys.stderr)
-    service = build_service(settings.db, settings.dialog, currency=settings.currency)
+    service = build_service(settings.db, settings.dialog, currency=settings.currency, events_for=events_for(settings))
+    deliverer = delivering(settings)
     try:
         serve_http(build_review_app(service, token, behind_proxy=args.behind_proxy), args.host, args.port,
                    "Review dashboard")
     finally:
+        deliverer.stop()
         service.store.close()
     return 0
 
@@ -466,13 +472,61 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.channels.web import build_web_app
     from advisor.service import build_service
 
-    service = build_service(settings.db, settings.dialog, currency=settings.currency)
+    service = build_service(settings.db, settings.dialog, currency=settings.currency, events_for=events_for(settings))
     if settings.options.sales_chat_id is not None:  # the Telegram bot's process sends the cards
         service.cards_per_person_a_day = CARDS_PER_PERSON_A_DAY
+    deliverer = delivering(settings)
     try:
         serve_http(build_web_app(service, behind_proxy=args.behind_proxy), args.host, args.port, "Web chat")
     finally:
+        deliverer.stop()
         service.store.close()
+    return 0
+
+
+def events_for(settings: Settings) -> dict[str, frozenset[str]]:
+    """Which events the outbox queues for which target (none configured: nothing is queued)."""
+    from advisor.outbound.targets import takes, targets_of
+
+    return takes(targets_of(settings.outbound)) if settings.outbound.any else {}
+
+
+def delivering(settings: Settings) -> Any:
+    """The outbox delivered on a thread of this long-running process (nothing to do: a thread that
+    never starts)."""
+    from advisor.outbound.deliver import Deliverer
+    from advisor.outbound.targets import targets_of
+
+    return Deliverer(settings.db, targets_of(settings.outbound) if settings.outbound.any else {}).start()
+
+
+def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
+    """One pass over the outbox: every event due now, tried once; exit 0 once nothing is due."""
+    from advisor.outbound.deliver import client, deliver_due, summary
+    from advisor.outbound.targets import targets_of
+    from advisor.store import Store
+
+    targets = targets_of(settings.outbound)
+    if not targets:
+        print("nothing to deliver to: set ADVISOR_WEBHOOK_URL (and _SECRET), ADVISOR_HUBSPOT_TOKEN or "
+              "ADVISOR_PIPEDRIVE_TOKEN", file=sys.stderr)
+    with contextlib.closing(Store.open(settings.db)) as store, client() as http:
+        report = deliver_due(store, targets, http)
+        print(summary(report, store.next_delivery_at()))
+    return 0
+
+
+def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    """The outbox: what was sent where, what waits, what failed; --resend puts failed and dead back."""
+    from advisor.reports import deliveries_table
+    from advisor.store import Store
+
+    with contextlib.closing(Store.open(settings.db)) as store:
+        if args.resend is not None:
+            count = store.resend(None if args.resend == "all" else int(args.resend))
+            print(f"{count} put back to be sent (the same event id); python bot.py deliver sends them now")
+            return 0 if count or args.resend == "all" else EXIT_ERROR
+        print(deliveries_table(store.deliveries(args.status, args.limit), store.delivery_counts()))
     return 0
 
 
@@ -659,6 +713,21 @@ def positive_int(value: str) -> int:
 
 
 def add_review_parser(commands) -> None:
+    deliver = commands.add_parser(
+        "deliver", help="send the events due to the webhook and the CRMs once, and exit (cron)",
+        description="One pass over the outbox: every event due now is sent once; what fails for now is "
+                    "retried later (backoff), what is refused (4xx) is kept as failed. Exit 0 once nothing is "
+                    "due. The Telegram bot, the web chat and the dashboard deliver by themselves while they run.")
+    deliver.set_defaults(func=cmd_deliver)
+    deliveries = commands.add_parser(
+        "deliveries", help="the outbox: events sent, waiting, failed or dead; --resend ID|all",
+        description="The events for the webhook and the CRMs, newest first, with their last attempt.")
+    deliveries.add_argument("--status", choices=("pending", "delivered", "failed", "dead"),
+                            help="only events in this state")
+    deliveries.add_argument("--limit", type=int, default=50, help="how many rows (default 50)")
+    deliveries.add_argument("--resend", metavar="ID|all",
+                            help="put a failed or dead event (or all of them) back to be sent, same event id")
+    deliveries.set_defaults(func=cmd_deliveries)
     review = commands.add_parser(
         "review", help="serve the review dashboard (needs ADVISOR_REVIEW_TOKEN)",
         description="Serve the review dashboard: the conversation list with filters and full-text search, "

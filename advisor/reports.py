@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from advisor import AdvisorError
 from advisor.export import UNSAFE, json_text, record
-from advisor.store import Conversation
+from advisor.store import Conversation, Delivery
 
 CSV_FIELDS = ("id", "channel", "user_id", "ref", "status", "started_at", "completed_at", "dialog_version", "language",
               "readiness_score", "profile", "advice_verdict", "engagement_model", "top_functions", "contact_name",
@@ -186,3 +186,21 @@ class Progress:
         if self.shown and (self.done % self.every == 0 or self.done == self.total):
             end = "\n" if self.done == self.total or not sys.stderr.isatty() else "\r"
             print(f"{self.verb} {self.done:,} of {self.total:,}", end=end, file=sys.stderr, flush=True)
+
+
+DELIVERY_HEADERS = ["id", "event", "type", "to", "conversation", "status", "attempts", "last attempt", "result",
+                    "next"]
+
+
+def deliveries_table(deliveries: Iterable[Delivery], counts: Mapping[str, int]) -> str:
+    """The outbox as ``python bot.py deliveries`` prints it: one row per event and target, then counts."""
+    from tabulate import tabulate
+
+    rows = [[d.id, d.event_id[:16], d.event_type, d.target, d.conversation_id or "", d.status, d.attempts,
+             (d.last_at or "")[:16].replace("T", " "), printable(d.last_detail or ""),
+             d.next_at[:16].replace("T", " ") if d.status == "pending" else ""] for d in deliveries]
+    totals = ", ".join(f"{count} {status}" for status, count in counts.items())
+    if not rows:
+        return f"No events in the outbox ({totals})."
+    return (tabulate(rows, headers=DELIVERY_HEADERS, tablefmt="simple") + f"\n\n{totals}. Resend a failed or dead "
+            "one: python bot.py deliveries --resend ID")

@@ -187,15 +187,18 @@ class AdvisorService(People):
     def _commit(self, conversation: Conversation, step: Step, person: Turn, log: bool = True) -> Outcome:
         """Save the step; ``log=False`` keeps only the person's turn (a toggle re-asks nothing)."""
         recommendation = summary = alert = None
+        events: list[str] = []
         if step.kind == "finish" and not conversation.state.finished:
             recommendation = step.recommendation
             summary = self.renderer_of(conversation).summary(recommendation, step.state.answers)
+            consented = any(isinstance(v, dict) and v.get("consent") for v in step.state.answers.values())
+            # for other systems (webhooks, CRMs), in the same transaction
+            events = ["conversation.completed", *(["contact.requested"] if consented else [])]
             if self.cards_per_person_a_day is not None:  # a lead card, in the same transaction
-                consented = any(isinstance(v, dict) and v.get("consent") for v in step.state.answers.values())
                 alert = ("expert" if consented else "completed", self.cards_per_person_a_day)
         turns = [person, self._advisor_turn(step, self.renderer_of(conversation))] if log else [person]
         alert_id = self.store.save(conversation.id, step.state, turns, recommendation=recommendation,
-                                   summary=summary, alert=alert)
+                                   summary=summary, alert=alert, events=events)
         return Outcome(self.store.get(conversation.id), step, completed=recommendation is not None,
                        alert_id=alert_id)
 
@@ -217,11 +220,15 @@ class AdvisorService(People):
 
 def build_service(db_path: str | Path, dialog_path: Path = DEFAULT_DIALOG,
                   templates_dir: Path = TEMPLATES_DIR,
-                  currency: tuple[str | None, float | None] = (None, None)) -> AdvisorService:
+                  currency: tuple[str | None, float | None] = (None, None),
+                  events_for: Mapping[str, frozenset[str]] | None = None) -> AdvisorService:
     """Load and check the dialog, its advice rules (the cash in ``currency``: a code and a rate, see
-    ``Settings.currency``) and templates, then open the store."""
+    ``Settings.currency``) and templates, then open the store; ``events_for`` (target -> the event types
+    it takes, ``advisor.outbound.targets.takes``) is what the store's outbox queues."""
     dialog = load_dialog(dialog_path, templates_dir)
     advisor = load_advisor(dialog, *currency)
     renderer = Renderer(dialog, templates_dir)
     engine = Engine(dialog, lambda answers: renderer.explain(advisor.recommend(answers)))
-    return AdvisorService(dialog, engine, renderer, Store.open(db_path), advisor)
+    store = Store.open(db_path)
+    store.targets = dict(events_for or {})
+    return AdvisorService(dialog, engine, renderer, store, advisor)

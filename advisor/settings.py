@@ -18,6 +18,8 @@ console session never fails on a Telegram variable it does not use, and a wrong 
                        ``ADVISOR_ADMIN_IDS``, ``ADVISOR_NUDGE_AFTER``, ``ADVISOR_RETENTION_DAYS``,
                        ``ADVISOR_CHAT_BURST``, ``ADVISOR_SALES_LANG``
 ``.review_token``      ``ADVISOR_REVIEW_TOKEN``, the dashboard's token
+``.outbound``          where events go: ``ADVISOR_WEBHOOK_URL``/``_SECRET``, ``ADVISOR_HUBSPOT_TOKEN``/``_URL``,
+                       ``ADVISOR_PIPEDRIVE_TOKEN``/``_URL``, ``ADVISOR_DASHBOARD_URL``
 =====================  ===================================================================
 """
 
@@ -71,6 +73,24 @@ class Options:
     retention_days: float | None = None  # transcripts untouched this long are deleted; None: kept
     chat_burst: int = 20  # messages one private chat may get at once before the one-a-second pace
     sales_language: str = "en"  # the lead cards' language (ADVISOR_SALES_LANG)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """Where events go besides the channels: a signed webhook endpoint, HubSpot, Pipedrive. Secrets and
+    tokens live here only (never in logs, exports or the database): ``repr`` leaves them out."""
+
+    webhook_url: str | None = None  # ADVISOR_WEBHOOK_URL
+    webhook_secret: str | None = field(default=None, repr=False)  # ADVISOR_WEBHOOK_SECRET (whsec_...)
+    hubspot_token: str | None = field(default=None, repr=False)  # ADVISOR_HUBSPOT_TOKEN
+    hubspot_url: str = "https://api.hubapi.com"  # ADVISOR_HUBSPOT_URL
+    pipedrive_token: str | None = field(default=None, repr=False)  # ADVISOR_PIPEDRIVE_TOKEN
+    pipedrive_url: str = "https://api.pipedrive.com"  # ADVISOR_PIPEDRIVE_URL
+    dashboard_url: str | None = None  # ADVISOR_DASHBOARD_URL: links to a conversation in the CRMs
+
+    @property
+    def any(self) -> bool:
+        return bool(self.webhook_url or self.hubspot_token or self.pipedrive_token)
 
 
 @dataclass(frozen=True)
@@ -128,6 +148,30 @@ class Settings:
             raise AdvisorError("ADVISOR_CURRENCY_RATE must be a number above 0 (how many of ADVISOR_CURRENCY one "
                                f"unit of the advice rules' currency buys), with ADVISOR_CURRENCY set; got {raw!r}")
         return code, rate
+
+    @cached_property
+    def outbound(self) -> Outbound:
+        """``ADVISOR_WEBHOOK_URL`` and ``_SECRET``, ``ADVISOR_HUBSPOT_TOKEN`` and ``_URL``,
+        ``ADVISOR_PIPEDRIVE_TOKEN`` and ``_URL``, ``ADVISOR_DASHBOARD_URL``; checked together."""
+        def url(name: str, default: str | None = None) -> str | None:
+            value = self._get(name) or default
+            if value and not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", value):
+                raise AdvisorError(f"{name} must be an http(s) URL such as https://example.com/hooks, got {value!r}")
+            return value
+
+        webhook, secret = url("ADVISOR_WEBHOOK_URL"), self._get("ADVISOR_WEBHOOK_SECRET") or None
+        if webhook and not secret:
+            raise AdvisorError("ADVISOR_WEBHOOK_URL is set without ADVISOR_WEBHOOK_SECRET: events are signed with it "
+                               "(whsec_ followed by base64; see the README, Send leads to your CRM)")
+        if secret and webhook:
+            from advisor.outbound.webhooks import check_secret
+
+            check_secret(secret)
+        return Outbound(webhook, secret, self._get("ADVISOR_HUBSPOT_TOKEN") or None,
+                        url("ADVISOR_HUBSPOT_URL", "https://api.hubapi.com") or "",
+                        self._get("ADVISOR_PIPEDRIVE_TOKEN") or None,
+                        url("ADVISOR_PIPEDRIVE_URL", "https://api.pipedrive.com") or "",
+                        url("ADVISOR_DASHBOARD_URL"))
 
     @cached_property
     def log_level(self) -> str:

@@ -1235,3 +1235,28 @@ async def test_an_unknown_path_is_a_404_with_the_security_headers_and_no_server_
         assert response.headers["X-Frame-Options"] == "DENY" and "Content-Security-Policy" in response.headers
         assert "server" not in {k.lower() for k in response.headers}
     assert "server" not in {k.lower() for k in (await dash.client().get("/login")).headers}
+
+
+# -- deliveries ----------------------------------------------------------------------------------
+async def test_the_deliveries_page_shows_failed_events_and_resends_them(dash: Dash):
+    store = dash.service.store
+    store.targets = {"webhook": frozenset({"conversation.completed", "conversation.forgotten"})}
+    store.queue_event("conversation.completed", 3)
+    store.queue_event("conversation.forgotten", None, {"id": 99})
+    [forgotten, completed] = store.deliveries()
+    store.delivery_done(completed.id, "failed", 400, "webhook 400 Bad Request")
+    store.delivery_done(forgotten.id, "delivered", 204, "webhook 204")
+    reviewer = await dash.reviewer()
+    page = await reviewer.get("/deliveries")
+    assert page.status_code == 200
+    assert "webhook 400 Bad Request" in page.text and "conversation.completed" in page.text
+    assert 'href="/conversations/3"' in page.text and completed.event_id in page.text
+    failed_only = await reviewer.get("/deliveries?status=failed")
+    assert "conversation.forgotten" not in failed_only.text and "conversation.completed" in failed_only.text
+    assert (await reviewer.get("/deliveries?status=lost")).status_code == 400
+    xsrf = XSRF_FIELD.search(page.text).group(1)  # type: ignore[union-attr]
+    resent = await reviewer.post(f"/deliveries/{completed.id}/resend", data={"_xsrf": xsrf})
+    assert resent.status_code == 302 and resent.headers["Location"] == "/deliveries?resent=1"
+    assert [d.status for d in store.deliveries()] == ["delivered", "pending"]
+    assert (await reviewer.post(f"/deliveries/{completed.id}/resend")).status_code == 403  # no xsrf: refused
+    assert (await dash.client().get("/deliveries")).status_code in (302, 401)  # signed in only

@@ -65,6 +65,7 @@ def test_every_template_file_is_used_by_a_test(renderer):
                      "lab/replay.txt",  # tests/test_lab.py
                      "review/what_if.html", "review/macros.html",  # tests/test_review_lab.py
                      "lab/calibrate.txt",  # tests/test_calibrate.py
+                     "review/deliveries.html",  # tests/test_review.py
                      # the web chat's, rendered and served in tests/test_web.py
                      "web.html", "web/page.html", "web/web.js", "web/web.css"}
 

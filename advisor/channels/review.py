@@ -28,7 +28,7 @@ from advisor.channels.throttle import Busy, Guesses, HardenedHandler
 from advisor.i18n import from_accept_language
 from advisor.render import Renderer
 from advisor.service import AdvisorService
-from advisor.store import STATUSES, Filters
+from advisor.store import OUTBOX_STATUSES, STATUSES, Filters
 
 COOKIE = "advisor_review"
 PAGE_SIZE = 50
@@ -339,6 +339,29 @@ class Funnel(Page):
                   filters=values)
 
 
+class Deliveries(Page):
+    """The outbox (``python bot.py deliveries`` in the browser), with a way to resend."""
+
+    def get(self) -> None:
+        status = self.get_argument("status", "") or None
+        if status not in (None, *OUTBOX_STATUSES):
+            raise HTTPError(400)
+        store = self.service.store
+        resent = self.get_argument("resent", "")
+        self.page("deliveries", title=self.words("title", page="deliveries"), nav="deliveries", status=status,
+                  rows=store.deliveries(status, 200), counts=store.delivery_counts(),
+                  resent=int(resent) if resent.isdecimal() else None)
+
+
+class Resend(Page):
+    def post(self, delivery_id: str | None = None) -> None:
+        count = self.service.store.resend(int(delivery_id) if delivery_id else None)
+        if self.current_user == "script":
+            self.finish({"ok": True, "resent": count})
+            return
+        self.redirect(f"/deliveries?resent={count}")
+
+
 class CsvDownload(Page):
     def get(self) -> None:
         filters, _, _ = self.filters()
@@ -371,6 +394,9 @@ def build_review_app(service: AdvisorService, token: str, behind_proxy: bool = F
             (r"/conversations/(\d+)/review", ReviewForm, args),
             (r"/funnel", Funnel, args),
             (r"/what-if", WhatIf, args),
+            (r"/deliveries", Deliveries, args),
+            (r"/deliveries/resend", Resend, args),
+            (r"/deliveries/(\d+)/resend", Resend, args),
             (r"/export\.csv", CsvDownload, args),
         ],
         cookie_secret=secret,

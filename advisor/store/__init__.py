@@ -7,7 +7,7 @@ acknowledged is ever lost.
 
 Its parts, each with one job: ``schema`` (the migrations), ``records`` (what goes in and comes out),
 ``base`` (opening the file), and the parts of ``Store``: ``conversations``, ``delivery``, ``leads``,
-``reviews``, ``retention`` and ``wal``. Everything is importable from ``advisor.store`` as before.
+``outbox``, ``reviews``, ``retention`` and ``wal``. Everything is importable from ``advisor.store`` as before.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from advisor.store.base import StoreBase, log
 from advisor.store.conversations import MAX_ID, ConversationsMixin
 from advisor.store.delivery import DeliveryMixin, current_update
 from advisor.store.leads import LeadsMixin
+from advisor.store.outbox import OUTBOX_STATUSES, Delivery, OutboxMixin
 from advisor.store.records import STATUSES, Conversation, Filters, Turn, _day_before, _state_columns, now
 from advisor.store.retention import RetentionMixin
 from advisor.store.reviews import VERDICTS, ReviewsMixin, _review
@@ -36,17 +37,20 @@ from advisor.store.schema import (
 from advisor.store.wal import TRUNCATE_RETRY_SECONDS, WalMixin, _checkpoint_until, _truncated
 
 
-class Store(ConversationsMixin, DeliveryMixin, LeadsMixin, ReviewsMixin, RetentionMixin, WalMixin, StoreBase):
+class Store(ConversationsMixin, DeliveryMixin, LeadsMixin, OutboxMixin, ReviewsMixin, RetentionMixin, WalMixin,
+            StoreBase):
     """Conversations and turns in one SQLite file."""
 
 
 __all__ = [
     "MAX_ID",
+    "OUTBOX_STATUSES",
     "SCHEMA_VERSION",
     "STATUSES",
     "TRUNCATE_RETRY_SECONDS",
     "VERDICTS",
     "Conversation",
+    "Delivery",
     "Filters",
     "Store",
     "Turn",

@@ -6,8 +6,9 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlite_utils import Database
 
@@ -46,6 +47,11 @@ class StoreBase:
         def _used_ids_up_to(self, conversation_id: int) -> None: ...  # conversations.py
 
         def _compact_search_index(self) -> None: ...  # wal.py
+
+        def queue_event(self, event_type: str, conversation_id: int | None,  # outbox.py
+                        data: dict[str, Any] | None = None) -> str: ...
+
+        def _forget_outbox(self, ids: Sequence[int]) -> None: ...  # outbox.py
 
     @classmethod
     def open(cls, path: str | Path, read_only: bool = False) -> Self:

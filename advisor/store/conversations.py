@@ -65,10 +65,12 @@ class ConversationsMixin(StoreBase):
         recommendation: dict[str, Any] | None = None,
         summary: str | None = None,
         alert: tuple[str, int] | None = None,
+        events: Sequence[str] = (),
     ) -> int | None:
         """Commit one step: the new state and its turns; a recommendation completes it. ``alert``
         (event, cards a person may make a day) queues a lead card in the same transaction, so a
-        crash keeps both or neither; returns its id, if one was queued."""
+        crash keeps both or neither; returns its id, if one was queued. ``events`` are queued in the
+        outbox in the same transaction (``conversation.completed``, ``contact.requested``)."""
         stamp = now()
         columns = {**_state_columns(state), "updated_at": stamp, "id": conversation_id}
         sets = "state = :state, answers = :answers, context = :context, updated_at = :updated_at"
@@ -83,16 +85,20 @@ class ConversationsMixin(StoreBase):
         with self.db.atomic():
             self.db.execute(f"UPDATE conversations SET {sets} WHERE id = :id", columns)
             self._add_turns(conversation_id, turns, stamp)
+            for event in events:
+                self.queue_event(event, conversation_id)
             return self.queue_alert(conversation_id, *alert) if alert is not None else None
 
     def abandon(self, conversation_id: int, turns: Sequence[Turn] = ()) -> None:
         stamp = now()
         with self.db.atomic():
-            self.db.execute(
-                "UPDATE conversations SET status = 'abandoned', updated_at = ? WHERE id = ?",
+            changed = self.db.execute(
+                "UPDATE conversations SET status = 'abandoned', updated_at = ? WHERE id = ? AND status != 'abandoned'",
                 [stamp, conversation_id],
-            )
+            ).rowcount
             self._add_turns(conversation_id, turns, stamp)
+            if changed:
+                self.queue_event("conversation.abandoned", conversation_id)
 
     def _add_turns(self, conversation_id: int, turns: Sequence[Turn], stamp: str) -> None:
         """Add turns (inside the caller's transaction), and record the update being handled."""
@@ -172,7 +178,11 @@ class ConversationsMixin(StoreBase):
 
     def abandon_idle(self, idle_since: str) -> int:
         """Mark conversations in progress and untouched since ``idle_since`` abandoned."""
-        cursor = self.db.execute(
-            "UPDATE conversations SET status = 'abandoned' WHERE status = 'in_progress' AND updated_at < ?",
-            [idle_since])
-        return cursor.rowcount
+        with self.db.atomic():
+            ids = [row[0] for row in self.db.execute(
+                "SELECT id FROM conversations WHERE status = 'in_progress' AND updated_at < ?", [idle_since])]
+            self.db.conn.executemany("UPDATE conversations SET status = 'abandoned' WHERE id = ?",
+                                     [(i,) for i in ids])
+            for conversation_id in ids:
+                self.queue_event("conversation.abandoned", conversation_id)
+        return len(ids)

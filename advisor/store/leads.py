@@ -77,6 +77,7 @@ class LeadsMixin(StoreBase):
             self.db.execute("UPDATE conversations SET consent_at = ?, updated_at = ? WHERE id = ?",
                             [now(), now(), conversation_id])
             self._record_update()
+            self.queue_event("contact.requested", conversation_id)
             return self.queue_alert(conversation_id, *alert) if alert is not None else None
 
     def save_contact(self, conversation_id: int, contact: dict[str, Any],
@@ -89,4 +90,6 @@ class LeadsMixin(StoreBase):
                 [json.dumps(contact, ensure_ascii=False), now(), conversation_id],
             ).rowcount
             self._record_update()
+            if saved:  # the details to reach them by, given after the advice
+                self.queue_event("contact.requested", conversation_id)
             return self.queue_alert(conversation_id, *alert) if alert is not None and saved else None

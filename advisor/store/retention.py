@@ -21,6 +21,7 @@ class RetentionMixin(StoreBase):
             self.db.conn.executemany("DELETE FROM lead_alerts WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM sent_cards WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM cards_queued WHERE conversation_id = ?", [(i,) for i in ids])
+            self._forget_outbox(ids)
             self.db.execute("DELETE FROM conversations WHERE channel = ? AND user_id = ?", [channel, user_id])
             self.db.execute("DELETE FROM blocked WHERE channel = ? AND user_id = ?", [channel, user_id])
             self._record_update()
@@ -43,6 +44,8 @@ class RetentionMixin(StoreBase):
                 " OR EXISTS (SELECT 1 FROM turns WHERE conversation_id = conversations.id))",
                 [before, *paths]).fetchall()]
             self.db.conn.executemany("DELETE FROM turns WHERE conversation_id = ?", [(i,) for i in ids])
+            # an event kept in the outbox holds the same words: it is read anew if it is sent again
+            self.db.conn.executemany("UPDATE outbox SET payload = NULL WHERE conversation_id = ?", [(i,) for i in ids])
             self.db.conn.executemany(
                 "UPDATE conversations SET contact = NULL,"
                 " answers = CASE WHEN json_type(answers, '$.contact') = 'object'"

@@ -147,6 +147,24 @@ def m010_language(db: Database) -> None:
     db.table("conversations").add_column("language", str, not_null_default="en")
 
 
+@migrations()
+def m011_outbox(db: Database) -> None:
+    """The outbox of events for other systems (signed webhooks, HubSpot, Pipedrive): one row per event
+    and target, delivered at least once with the same ``event_id`` (the ``webhook-id``). ``payload`` is
+    the event as sent, written at the first attempt so every retry sends the same body, and emptied
+    once delivered; ``conversation_id`` is not a foreign key: a forgotten conversation's rows go with it
+    but its ``conversation.forgotten`` event stays to be sent. No secret or token is ever stored."""
+    outbox = db.table("outbox")
+    outbox.create({"id": int, "event_id": str, "event_type": str, "target": str, "conversation_id": int,
+                   "created_at": str, "payload": str, "status": str, "attempts": int, "next_at": str,
+                   "last_at": str, "last_status": int, "last_detail": str, "delivered_at": str},
+                  pk="id", not_null={"event_id", "event_type", "target", "created_at", "status", "attempts",
+                                     "next_at"}, defaults={"attempts": 0, "status": "pending"})
+    outbox.create_index(["status", "next_at"])
+    outbox.create_index(["conversation_id"])
+    outbox.create_index(["event_id", "target"], unique=True)
+
+
 def _check_schema(db: Database, name: str) -> None:
     """Refuse a database of a newer advisor (it would be served with apologies, or changed) and a
     SQLite file of another program (it would gain the advisor's tables)."""
@@ -164,4 +182,4 @@ def _check_schema(db: Database, name: str) -> None:
                            f"this one knows {len(known)}): upgrade this one to use it")
 
 
-SCHEMA_VERSION = 10  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
+SCHEMA_VERSION = 11  # the number of migrations: fixtures of each earlier version live in tests/fixtures/schema
