@@ -313,3 +313,22 @@ def test_deliver_sends_to_hubspot_and_pipedrive_and_a_refusal_stays_visible(tmp_
         [lead] = pipedrive.leads.values()
         assert lead["title"].startswith("Outsourcing Advisor #1")
         assert len(hubspot.objects("deals")) == 1  # HubSpot was not sent anything twice
+
+
+def test_two_processes_never_send_the_same_due_event_at_once(hooked, receiver, tmp_path):
+    """The Telegram bot, the web chat and the dashboard may deliver from one database: a row is taken
+    for one attempt by one of them."""
+    from advisor.store import Store
+
+    service, targets = hooked
+    complete(service, "tom", SALES_TEAM)
+    [due] = service.store.due_deliveries("9999-01-01T00:00:00Z")
+    other = Store.open(tmp_path / "advisor.db")
+    try:
+        assert other.claim_delivery(due, "2099-01-01T00:00:00Z")
+        assert not service.store.claim_delivery(due, "2099-01-01T00:00:00Z")  # already taken
+        with client() as http:
+            assert deliver_due(service.store, targets, http).attempted == 0  # not due again before the lease ends
+    finally:
+        other.close()
+    assert receiver.requests == []

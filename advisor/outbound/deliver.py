@@ -33,6 +33,7 @@ FIRST_DELAY = 30.0  # seconds before the first retry
 LONGEST_DELAY = 3600.0  # the backoff's cap
 DEAD_AFTER = timedelta(days=1)
 POLL_SECONDS = 3.0  # how often a long-running process looks at the outbox
+LEASE = timedelta(minutes=3)  # a row taken for an attempt is nobody else's this long (a CRM's few calls)
 
 
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> float:
@@ -86,6 +87,8 @@ def deliver_due(store: Store, targets: Mapping[str, Target], client: httpx.Clien
     for delivery in store.due_deliveries(_stamp(clock())):
         if stop is not None and stop.is_set():
             break
+        if not store.claim_delivery(delivery, _stamp(clock() + LEASE)):
+            continue  # another process is sending it
         target = targets.get(delivery.target)
         if target is None:
             store.delivery_done(delivery.id, "failed", None, f"{delivery.target} is not configured here")

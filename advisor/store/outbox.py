@@ -79,6 +79,14 @@ class OutboxMixin(StoreBase):
             f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?",
             [at, limit]).fetchall()]
 
+    def claim_delivery(self, delivery: Delivery, until: str) -> bool:
+        """Take a due row for one attempt, until ``until``: False if another process took it first (the
+        Telegram bot, the web chat and the dashboard may all deliver from one database). A process that
+        dies mid-attempt leaves it due again at ``until``: still at least once."""
+        return self.db.execute(
+            "UPDATE outbox SET next_at = ? WHERE id = ? AND status = 'pending' AND next_at = ?",
+            [until, delivery.id, delivery.next_at]).rowcount == 1
+
     def next_delivery_at(self) -> str | None:
         """When the next pending row is due (None: nothing pending)."""
         row = self.db.execute("SELECT MIN(next_at) FROM outbox WHERE status = 'pending'").fetchone()
