@@ -93,6 +93,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from tests.fake_http import LocalServer
+
 __all__ = ["DEFAULT_TOKEN", "STAGES", "FakeHubSpot", "Refusal", "Request"]
 
 DEFAULT_TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
@@ -254,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-class FakeHubSpot:
+class FakeHubSpot(LocalServer):
     """HubSpot's CRM API on 127.0.0.1 (a free port), serving from a background thread at once."""
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, scopes: Iterable[str] = ALL_SCOPES,
@@ -275,28 +277,11 @@ class FakeHubSpot:
         self._failures: list[list[Any]] = []  # [status, count, method, path]
         self._window: deque[float] = deque()  # accepted requests, for the 10-second limit
         self._searches: deque[float] = deque()
-        self._server = _Server(self)
-        self.port: int = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="FakeHubSpot", daemon=True)
-        self._thread.start()
+        self._start_serving(_Server(self), "FakeHubSpot")
 
     # ---------------------------------------------------------------- lifecycle
 
-    def __enter__(self) -> FakeHubSpot:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        return f"<FakeHubSpot {self.url}>"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+    # (start and stop: tests/fake_http.py)
 
     # ---------------------------------------------------------------- switches for tests
 

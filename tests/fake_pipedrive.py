@@ -81,6 +81,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fake_http import LocalServer
+
 __all__ = ["DEFAULT_TOKEN", "FakePipedrive", "Refusal", "Request"]
 
 DEFAULT_TOKEN = "pd-test-token-4f1c2a9e0b7d"
@@ -209,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-class FakePipedrive:
+class FakePipedrive(LocalServer):
     """A Pipedrive company account's API on 127.0.0.1, serving from a background thread as soon as it
     is built; :meth:`stop` (or leaving the ``with`` block) shuts it down. Thread-safe."""
 
@@ -225,28 +227,11 @@ class FakePipedrive:
         self._refusals: list[Refusal] = []
         self._switches: list[_Switch] = []
         self._ids = itertools.count(1)
-        self._server = _Server(self)
-        self.port: int = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="FakePipedrive", daemon=True)
-        self._thread.start()
+        self._start_serving(_Server(self), "FakePipedrive")
 
     # ---------------------------------------------------------------- lifecycle
 
-    def __enter__(self) -> FakePipedrive:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        return f"<FakePipedrive {self.url}>"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+    # (start and stop: tests/fake_http.py)
 
     # ---------------------------------------------------------------- what the test reads and switches
 
