@@ -142,7 +142,8 @@ GERMAN = Language(
     stemmer="german",
     exact_forms=False,
     negations=frozenset({"nicht", "kein", "keine", "keinen", "keiner", "keinem", "keines", "nie", "niemals",
-                         "ohne", "weder", "ausgelagert", "outgesourct", "nix", "statt", "anstatt", "vergessen"}),
+                         "ohne", "weder", "ausgelagert", "outgesourct", "nix", "statt", "anstatt", "vergessen",
+                         "ned", "nod"}),  # "ned", "nöd": Bavarian, Austrian and Swiss "nicht"
     # "nicht nur", "nicht mehr"; "kommen nicht zur Buchhaltung", "nicht hinterher": a lack, not a negation
     negation_exceptions=frozenset({"nur", "bloss", "mehr", "zur", "zum", "dazu", "hinterher", "nach", "genug",
                                    "ganz", "immer", "so"}),
@@ -181,7 +182,7 @@ GERMAN = Language(
              ("neunzig", 90), ("hundert", 100), ("tausend", 1000), ("dutzend", 12), ("paar", 2), ("einige", 3),
              ("halb", 0.5), ("halbes", 0.5), ("anderthalb", 1.5), ("eineinhalb", 1.5), ("zweieinhalb", 2.5),
              ("dreieinhalb", 3.5), ("zweit", 2), ("dritt", 3), ("viert", 4), ("funft", 5), ("sechst", 6),
-             ("siebt", 7), ("acht", 8)),
+             ("siebt", 7), ("acht", 8), ("einem", 1), ("einer", 1)),
     units=_units("german", people=(
         "person", "personen", "leute", "mitarbeiter", "mitarbeiterin", "mitarbeitende", "angestellte",
         "beschaftigte", "kollegen", "kolleginnen", "kopfe", "ma", "partner", "partnerin", "grunder", "grunderin",
@@ -221,7 +222,7 @@ SPANISH = Language(
                          "tercerizamos", "subcontratado", "subcontratamos", "olvida", "olvidate"}),
     # "no solo", "no solamente"; "no damos abasto con", "no llegamos a": a lack, not a negation
     negation_exceptions=frozenset({"solo", "solamente", "nomas", "unicamente", "damos", "llegamos", "alcanza",
-                                   "alcanzamos", "podemos", "paramos", "sabemos"}),
+                                   "alcanzamos", "podemos", "paramos", "sabemos", "y"}),
     fillers=frozenset({"el", "la", "los", "las", "un", "una", "unos", "unas", "nuestro", "nuestra", "nuestros",
                        "nuestras", "mi", "mis", "de", "del", "con", "para", "por", "a", "al", "en", "lo", "que",
                        "hacemos", "hacer", "hace", "muy", "mucho", "mucha", "mas", "realmente", "nos", "me", "se",
@@ -263,7 +264,7 @@ SPANISH = Language(
         "colaboradores", "socio", "socios", "socias", "fundador", "fundadores", "cofundadores", "companeros",
         "integrantes", "miembros", "cabezas", "tecnicos", "desarrolladores", "enfermeras", "medicos", "abogados",
         "vendedores", "choferes", "conductores", "freelancers", "autonomos", "nosotros", "fte", "chicos",
-        "operarios", "asesores"),
+        "operarios", "asesores", "devs", "programadores", "ingenieros", "developers", "desarrolladores"),
         months=(("mes", 1), ("meses", 1), ("ano", 12), ("anos", 12), ("trimestre", 3), ("semana", 0.25),
                 ("semanas", 0.25), ("dia", 1 / 30), ("dias", 1 / 30), ("semestre", 6))),
     ignored=frozenset({

@@ -12,7 +12,9 @@
 The words for all this (number words, units, range and adding words) live in ``Language``. In German
 and Spanish, number words are first turned into digits by text2num's ``alpha2digit`` (its compounds:
 "fünfundzwanzig", "veinticinco", "doscientos cincuenta" are one word or need grammar the table here
-does not have); it misreads "unos"/"unas" (about) as one, so those are taken out first.
+does not have); it misreads "unos"/"unas" (about) as one, so those are taken out first, and a lone
+"ein"/"un" stays a word (threshold 1.5: "ein KMU" is no head count of one; "ein Jahr" is still a
+year, read by ``one``).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def _spelled(text: str, language: Language) -> str:
     for words, meaning in language.unspelled:  # "ein paar" is not "1 paar"
         text = re.sub(rf"\b{re.escape(words)}\b", meaning, text, flags=re.IGNORECASE)
     try:
-        return str(alpha2digit(text, language.spelled, threshold=0))
+        return str(alpha2digit(text, language.spelled, threshold=1.5))
     except Exception:
         return text
 

@@ -40,7 +40,7 @@ def test_each_languages_development_phrases_meet_the_goals(dialog: Dialog, langu
 
     phrases, answers = report(dialog, DIALOGS / f"understanding.{language}.yaml")
     assert phrases is not None and answers is not None
-    assert phrases.phrases >= 180 and answers.total.answers >= 150
+    assert phrases.phrases >= 180 and answers.total.answers >= 390
     assert phrases.total.precision >= PRECISION_GOAL and phrases.total.recall >= RECALL_GOAL
     assert answers.total.rate >= ANSWERS_GOAL
 
@@ -48,10 +48,10 @@ def test_each_languages_development_phrases_meet_the_goals(dialog: Dialog, langu
 @pytest.mark.parametrize(("language", "recall"), [("de", 0.9), ("es", 0.89)])
 def test_each_languages_held_out_phrases(dialog: Dialog, language: str, recall: float) -> None:
     """``tests/fixtures/understanding_unseen.<language>.yaml``, written blind and never tuned on
-    (README: the figures). Measured after tuning: German 0.91 precision, 0.93 recall, 0.86 of typed
-    answers; Spanish 0.93, 0.895, 0.86 (with English words only, as before: recall 0.30 and 0.32,
-    answers 0.41 and 0.49). Spanish recall and typed answers in both stay below the English goal of
-    0.9; the bounds here keep what was measured."""
+    (README: the figures). Measured after two rounds of tuning: German 0.91 precision, 0.93 recall,
+    0.87 of typed answers; Spanish 0.93, 0.895, 0.88 (with English words only, as before: recall 0.30
+    and 0.32, answers 0.41 and 0.49). Spanish recall and typed answers in both stay below the English
+    goal of 0.9; the bounds here keep what was measured."""
     from advisor.corpus import report
 
     phrases, answers = report(dialog, FIXTURES / f"understanding_unseen.{language}.yaml")
