@@ -507,9 +507,10 @@ def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
     from advisor.store import Store
 
     targets = targets_of(settings.outbound)
-    if not targets:
+    if not targets:  # what waits stays waiting, for a process that has the settings
         print("nothing to deliver to: set ADVISOR_WEBHOOK_URL (and _SECRET), ADVISOR_HUBSPOT_TOKEN or "
               "ADVISOR_PIPEDRIVE_TOKEN", file=sys.stderr)
+        return 0
     with contextlib.closing(Store.open(settings.db)) as store, client() as http:
         report = deliver_due(store, targets, http)
         print(summary(report, store.next_delivery_at()))
@@ -757,6 +758,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("transitions").setLevel(logging.WARNING)  # a line per transition: noise, not news
+        # a line per request, with its URL: a CRM search's query holds an email, a webhook URL may hold a token
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         return int(args.func(args, settings))
     except DialogError as error:
         for line in error.errors:

@@ -17,7 +17,7 @@ from advisor.advice import Advisor, load_advisor
 from advisor.dialog import Dialog, load_dialog
 from advisor.engine import Engine, Step
 from advisor.i18n import LANGUAGES, SOURCE
-from advisor.keywords import in_language
+from advisor.keywords import in_language, keywords_of
 from advisor.language import LANGUAGE_OF
 from advisor.people import People
 from advisor.render import TEMPLATES_DIR, Renderer
@@ -229,6 +229,9 @@ def build_service(db_path: str | Path, dialog_path: Path = DEFAULT_DIALOG,
     advisor = load_advisor(dialog, *currency)
     renderer = Renderer(dialog, templates_dir)
     engine = Engine(dialog, lambda answers: renderer.explain(advisor.recommend(answers)))
+    for language in LANGUAGES:  # a broken keywords file stops the start, not a German person's first answer
+        if language != SOURCE:
+            keywords_of(dialog, language)
     store = Store.open(db_path)
     store.targets = dict(events_for or {})
     return AdvisorService(dialog, engine, renderer, store, advisor)

@@ -22,7 +22,8 @@ from rapidfuzz.distance import OSA
 
 from advisor.language import ENGLISH, Language
 
-_TOKEN = re.compile(r"\.\.\.|\d+[.,]\d+\b|[a-z0-9]+|[,;.!?]")  # "2.5" and "2,5" are one number
+_TOKEN = re.compile(r"\.\.\.|\d+\.\d+\b|[a-z0-9]+|[,;.!?]")  # "2.5" is one number
+_TOKEN_COMMA = re.compile(r"\.\.\.|\d+,\d+\b|[a-z0-9]+|[,;.!?]")  # "2,5" where "." separates thousands
 _FOLDED = str.maketrans({"ß": "ss", "ẞ": "ss", "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "¿": " ", "¡": " "})
 
 
@@ -44,7 +45,8 @@ def tokens(text: str, language: Language = ENGLISH) -> list[str]:
     """Lower-case words and clause punctuation; apostrophes and hyphens joined ("don't" -> "dont")."""
     for acronym, word in language.acronyms:  # "IT" is not "it"
         text = re.sub(rf"\b{acronym}\b", word, text)
-    return _TOKEN.findall(fold(text).lower().replace("'", "").replace("’", "").replace("-", " "))
+    found = _TOKEN if language.thousands == "," else _TOKEN_COMMA  # "3,4 people" in English is a list
+    return found.findall(fold(text).lower().replace("'", "").replace("’", "").replace("-", " "))
 
 
 def stems(text: str, language: Language = ENGLISH) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ demand, delivered by the long-running process or by ``deliver`` from cron."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import sqlite3
@@ -299,7 +300,8 @@ def test_deliver_sends_to_hubspot_and_pipedrive_and_a_refusal_stays_visible(tmp_
                "ADVISOR_DASHBOARD_URL": "https://review.example.com"}
         assert run_bot_here("console", stdin="\n".join(CONSENTED) + "\n", db=db, env=env).returncode == 0
         sent = run_bot_here("deliver", db=db, env=env)
-        assert sent.returncode == 0 and "delivered 2" in sent.stdout and "failed 2" in sent.stdout
+        # HubSpot: the completion; its contact.requested waits for HubSpot's search to see what it made
+        assert sent.returncode == 0 and "delivered 1" in sent.stdout and "failed 2" in sent.stdout
         [contact] = hubspot.objects("contacts")
         assert contact["properties"]["email"] == "maria@example.com"
         [deal] = hubspot.objects("deals")
@@ -309,7 +311,16 @@ def test_deliver_sends_to_hubspot_and_pipedrive_and_a_refusal_stays_visible(tmp_
         assert "pipedrive" in listed.stdout and "401" in listed.stdout and "wrong-token" not in listed.stdout
         env["ADVISOR_PIPEDRIVE_TOKEN"] = pipedrive.token  # fixed: resend
         assert run_bot_here("deliveries", "--resend", "all", db=db, env=env).returncode == 0
-        assert "delivered 2" in run_bot_here("deliver", db=db, env=env).stdout
+        from advisor.outbound.targets import targets_of
+        from advisor.settings import Settings
+        from advisor.store import Store
+
+        later = datetime.now(UTC) + timedelta(seconds=61)  # past both CRMs' search lag
+        with contextlib.closing(Store.open(db)) as store, client() as http:
+            first = deliver_due(store, targets_of(Settings.read(env).outbound), http, clock=lambda: later)
+            second = deliver_due(store, targets_of(Settings.read(env).outbound), http,
+                                 clock=lambda: later + timedelta(seconds=61))
+        assert first.delivered + second.delivered == 3 and store_counts(db)["delivered"] == 4
         [lead] = pipedrive.leads.values()
         assert lead["title"].startswith("Outsourcing Advisor #1")
         assert len(hubspot.objects("deals")) == 1  # HubSpot was not sent anything twice
@@ -332,3 +343,36 @@ def test_two_processes_never_send_the_same_due_event_at_once(hooked, receiver, t
     finally:
         other.close()
     assert receiver.requests == []
+
+
+def store_counts(db: Path) -> dict[str, int]:
+    from advisor.store import Store
+
+    with contextlib.closing(Store.open(db)) as store:
+        return store.delivery_counts()
+
+
+def test_a_process_without_a_targets_settings_leaves_its_events_waiting(hooked, tmp_path):
+    service, _ = hooked
+    complete(service, "tom", SALES_TEAM)
+    nothing = run_bot_here("deliver", db=tmp_path / "advisor.db")  # cron without the environment
+    assert nothing.returncode == 0 and "nothing to deliver to" in nothing.stderr
+    with client() as http:
+        assert deliver_due(service.store, {}, http).attempted == 0  # e.g. a dashboard without the webhook's settings
+    assert service.store.delivery_counts()["pending"] == 1
+
+
+def test_a_resent_event_gets_a_new_day_and_a_late_result_never_overwrites_a_newer_one(hooked, receiver):
+    service, targets = hooked
+    complete(service, "tom", SALES_TEAM)
+    late = datetime.now(UTC) + timedelta(days=2)
+    receiver.answer(503, 503)
+    with client() as http:
+        assert deliver_due(service.store, targets, http, clock=lambda: late).dead == 1  # more than a day on
+        assert service.store.resend() == 1
+        assert deliver_due(service.store, targets, http).retrying == 1  # resent: a day from now, not dead
+    [row] = service.store.deliveries()
+    assert row.status == "pending"
+    # an attempt that outlived its lease: its result does not replace the row's newer state
+    assert not service.store.delivery_done(row.id, "failed", 400, "late", claimed_until="2000-01-01T00:00:00Z")
+    assert service.store.deliveries()[0].status == "pending"

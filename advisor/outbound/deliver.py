@@ -7,7 +7,10 @@ each between half and all of it); 408 and 429 too, no sooner than their ``Retry-
 ``failed`` at once: the same request would be refused again. What is not delivered within a day of the
 event is ``dead``. Failed and dead rows stay visible (``python bot.py deliveries``, the dashboard) and
 can be resent. The body is read from the conversation at the first attempt and kept, so retries send
-the same bytes; it is emptied once delivered.
+the same bytes; it is emptied once delivered. Rows of a target this process has no settings for are
+left to one that has them. A CRM's search lags a few seconds behind its writes (``search_lag``): an
+event about a conversation whose last event reached that CRM less than that ago waits, so that the
+second one finds what the first made instead of making it twice.
 """
 
 from __future__ import annotations
@@ -84,19 +87,23 @@ def deliver_due(store: Store, targets: Mapping[str, Target], client: httpx.Clien
                 rng: Callable[[], float] = random.random, stop: threading.Event | None = None) -> PassReport:
     """One pass: every row due now, oldest first, tried once."""
     report = PassReport()
-    for delivery in store.due_deliveries(_stamp(clock())):
+    for delivery in store.due_deliveries(_stamp(clock()), list(targets)):
         if stop is not None and stop.is_set():
             break
-        if not store.claim_delivery(delivery, _stamp(clock() + LEASE)):
-            continue  # another process is sending it
-        target = targets.get(delivery.target)
-        if target is None:
-            store.delivery_done(delivery.id, "failed", None, f"{delivery.target} is not configured here")
-            report.failed += 1
+        target = targets[delivery.target]
+        lag = float(getattr(target, "search_lag", 0.0))
+        recent = store.delivered_since(delivery.conversation_id, delivery.target,
+                                       _stamp(clock() - timedelta(seconds=lag))) if lag else None
+        if recent is not None:  # the CRM's search would not find yet what the last event made
+            store.hold(delivery.id, _stamp(_parse(recent) + timedelta(seconds=lag)))
             continue
+        lease = _stamp(clock() + LEASE)
+        if not store.claim_delivery(delivery, lease):
+            continue  # another process is sending it
         event = event_of(store, delivery)
         if event is None:
-            store.delivery_done(delivery.id, "failed", None, "the conversation was forgotten: nothing sent")
+            store.delivery_done(delivery.id, "failed", None, "the conversation was forgotten: nothing sent",
+                                claimed_until=lease)
             report.failed += 1
             continue
         try:
@@ -106,26 +113,27 @@ def deliver_due(store: Store, targets: Mapping[str, Target], client: httpx.Clien
         except Exception as error:
             log.exception("delivery %s to %s failed", delivery.id, target.name)
             result = Result(False, retry=True, detail=f"{target.name} error: {type(error).__name__}")
-        _settle(store, delivery, result, clock(), rng, report)
+        _settle(store, delivery, result, clock(), rng, report, lease)
     return report
 
 
 def _settle(store: Store, delivery: Delivery, result: Result, moment: datetime, rng: Callable[[], float],
-            report: PassReport) -> None:
+            report: PassReport, lease: str) -> None:
     if result.ok:
-        store.delivery_done(delivery.id, "delivered", result.status, result.detail or "delivered")
+        store.delivery_done(delivery.id, "delivered", result.status, result.detail or "delivered", claimed_until=lease)
         report.delivered += 1
     elif not result.retry:
-        store.delivery_done(delivery.id, "failed", result.status, result.detail)
+        store.delivery_done(delivery.id, "failed", result.status, result.detail, claimed_until=lease)
         report.failed += 1
     else:
         wait = max(backoff(delivery.attempts + 1, rng), result.retry_after or 0.0)
         due = moment + timedelta(seconds=wait)
         if due - _parse(delivery.created_at) > DEAD_AFTER:
-            store.delivery_done(delivery.id, "dead", result.status, f"{result.detail} (gave up after a day)")
+            store.delivery_done(delivery.id, "dead", result.status, f"{result.detail} (gave up after a day)",
+                                claimed_until=lease)
             report.dead += 1
         else:
-            store.delivery_done(delivery.id, "pending", result.status, result.detail, _stamp(due))
+            store.delivery_done(delivery.id, "pending", result.status, result.detail, _stamp(due), claimed_until=lease)
             report.retrying += 1
 
 

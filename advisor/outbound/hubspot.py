@@ -79,6 +79,7 @@ class HubSpot:
     """Sends finished conversations to HubSpot as deals (satisfies ``advisor.outbound.base.Target``)."""
 
     name = "hubspot"
+    search_lag = 30.0  # seconds its search may not find a record yet: the outbox spaces events about one conversation
 
     def __init__(self, token: str, base_url: str = API_URL, dashboard_url: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")

@@ -104,6 +104,7 @@ class Pipedrive:
     """A Pipedrive company account, reached with an API token (``advisor.outbound.base.Target``)."""
 
     name = "pipedrive"
+    search_lag = 30.0  # seconds its search may not find a record yet: the outbox spaces events about one conversation
 
     def __init__(self, token: str, base_url: str = "https://api.pipedrive.com",
                  dashboard_url: str | None = None) -> None:

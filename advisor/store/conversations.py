@@ -178,11 +178,10 @@ class ConversationsMixin(StoreBase):
 
     def abandon_idle(self, idle_since: str) -> int:
         """Mark conversations in progress and untouched since ``idle_since`` abandoned."""
-        with self.db.atomic():
+        with self.db.atomic():  # one statement that writes first: no read before the write to go stale
             ids = [row[0] for row in self.db.execute(
-                "SELECT id FROM conversations WHERE status = 'in_progress' AND updated_at < ?", [idle_since])]
-            self.db.conn.executemany("UPDATE conversations SET status = 'abandoned' WHERE id = ?",
-                                     [(i,) for i in ids])
+                "UPDATE conversations SET status = 'abandoned' WHERE status = 'in_progress' AND updated_at < ?"
+                " RETURNING id", [idle_since]).fetchall()]
             for conversation_id in ids:
                 self.queue_event("conversation.abandoned", conversation_id)
         return len(ids)

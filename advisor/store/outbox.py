@@ -73,11 +73,25 @@ class OutboxMixin(StoreBase):
                 [(event_id, event_type, name, conversation_id, stamp, payload, stamp) for name in names])
         return event_id
 
-    def due_deliveries(self, at: str, limit: int = 100) -> list[Delivery]:
-        """Pending rows whose time has come, oldest first."""
+    def due_deliveries(self, at: str, targets: Sequence[str] | None = None, limit: int = 100) -> list[Delivery]:
+        """Pending rows whose time has come, oldest first; only for ``targets`` when given (a process
+        without a target's settings leaves its rows to one that has them)."""
+        where, args = "", []
+        if targets is not None:
+            where = f" AND target IN ({', '.join('?' * len(targets))})" if targets else " AND 0"
+            args = list(targets)
         return [_delivery(r) for r in self.db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?",
-            [at, limit]).fetchall()]
+            f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND next_at <= ?{where} ORDER BY id LIMIT ?",
+            [at, *args, limit]).fetchall()]
+
+    def delivered_since(self, conversation_id: int | None, target: str, since: str) -> str | None:
+        """When an event about this conversation last reached ``target``, if at or after ``since``."""
+        if conversation_id is None:
+            return None
+        row = self.db.execute("SELECT MAX(delivered_at) FROM outbox WHERE conversation_id = ? AND target = ?"
+                              " AND status = 'delivered' AND delivered_at >= ?",
+                              [conversation_id, target, since]).fetchone()
+        return row[0] if row and row[0] else None
 
     def claim_delivery(self, delivery: Delivery, until: str) -> bool:
         """Take a due row for one attempt, until ``until``: False if another process took it first (the
@@ -98,15 +112,23 @@ class OutboxMixin(StoreBase):
                         [json.dumps(payload, ensure_ascii=False), delivery_id])
 
     def delivery_done(self, delivery_id: int, status: str, http_status: int | None, detail: str,
-                      next_at: str | None = None) -> None:
+                      next_at: str | None = None, claimed_until: str | None = None) -> bool:
         """What an attempt came to: ``delivered`` (the payload goes), ``pending`` again at ``next_at``,
-        ``failed`` or ``dead``."""
+        ``failed`` or ``dead``. With ``claimed_until`` (the lease the attempt took), only while the row
+        is still that attempt's: an attempt that outlived its lease never overwrites a newer result."""
         stamp = now()
-        self.db.execute(
+        guard, args = ("", []) if claimed_until is None else (" AND status = 'pending' AND next_at = ?",
+                                                              [claimed_until])
+        return self.db.execute(
             "UPDATE outbox SET status = ?, attempts = attempts + 1, last_at = ?, last_status = ?, last_detail = ?,"
             " next_at = COALESCE(?, next_at), delivered_at = CASE WHEN ? = 'delivered' THEN ? END,"
-            " payload = CASE WHEN ? = 'delivered' THEN NULL ELSE payload END WHERE id = ?",
-            [status, stamp, http_status, detail[:300], next_at, status, stamp, status, delivery_id])
+            f" payload = CASE WHEN ? = 'delivered' THEN NULL ELSE payload END WHERE id = ?{guard}",
+            [status, stamp, http_status, detail[:300], next_at, status, stamp, status, delivery_id, *args]
+        ).rowcount == 1
+
+    def hold(self, delivery_id: int, until: str) -> None:
+        """Not now: the row waits until ``until`` without an attempt counted."""
+        self.db.execute("UPDATE outbox SET next_at = ? WHERE id = ? AND status = 'pending'", [until, delivery_id])
 
     def deliveries(self, status: str | None = None, limit: int = 50) -> list[Delivery]:
         """The outbox, newest first; only one status when given."""
@@ -123,8 +145,8 @@ class OutboxMixin(StoreBase):
         id and body; returns how many."""
         where, args = ("AND id = ?", [delivery_id]) if delivery_id is not None else ("", [])
         return self.db.execute(
-            f"UPDATE outbox SET status = 'pending', next_at = ?, last_detail = 'resent' WHERE status IN"
-            f" ('failed', 'dead') {where}", [now(), *args]).rowcount
+            f"UPDATE outbox SET status = 'pending', next_at = ?, created_at = ?, last_detail = 'resent' WHERE status"
+            f" IN ('failed', 'dead') {where}", [now(), now(), *args]).rowcount  # a new day to get it there
 
     def _forget_outbox(self, ids: Sequence[int]) -> None:
         """In ``forget``'s transaction: what is queued about these conversations goes (a completed event
