@@ -3,9 +3,33 @@ served from a thread of its own from the moment it is built, stopped by ``stop()
 
 from __future__ import annotations
 
+import json
 import threading
-from http.server import ThreadingHTTPServer
-from typing import Self
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A request handler of a fake API: quiet, and answering JSON (a dropped connection ends it)."""
+
+    content_type = "application/json"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def reply(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+        body = json.dumps(payload).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", self.content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
 
 
 class LocalServer:

@@ -89,11 +89,11 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.fake_http import LocalServer
+from tests.fake_http import JsonHandler, LocalServer
 
 __all__ = ["DEFAULT_TOKEN", "STAGES", "FakeHubSpot", "Refusal", "Request"]
 
@@ -229,7 +229,8 @@ class _Server(ThreadingHTTPServer):
         return sock, address
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
+    content_type = "application/json;charset=utf-8"
     protocol_version = "HTTP/1.1"
     server: _Server
 
@@ -238,22 +239,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def reply(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-        body = json.dumps(payload).encode("utf-8")
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
 
 
 class FakeHubSpot(LocalServer):

@@ -77,11 +77,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fake_http import LocalServer
+from tests.fake_http import JsonHandler, LocalServer
 
 __all__ = ["DEFAULT_TOKEN", "FakePipedrive", "Refusal", "Request"]
 
@@ -184,7 +184,7 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
@@ -193,22 +193,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def reply(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
-        body = json.dumps(payload).encode("utf-8")
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
 
 
 class FakePipedrive(LocalServer):
